@@ -1,0 +1,51 @@
+"""jaxnet: a functional training library for JAX.
+
+A network is a pair of pure functions, ``init`` and ``apply``; parameters are nested dicts of
+arrays; ``jax.grad`` and ``jax.jit`` compile backpropagation; optax supplies the update rule.
+
+>>> import jax, jaxnet as jn
+>>> net = jn.serial(jn.nn.Dense(9), jn.nn.Sigmoid, jn.nn.Dense(4), jn.nn.Softmax)
+>>> net.init(jax.random.key(0), (1, 8))[0]
+(1, 4)
+"""
+
+from jaxnet import losses, metrics, nn
+from jaxnet.core import (
+    ApplyFn,
+    InitFn,
+    Layer,
+    Params,
+    Shape,
+    ShapeError,
+    State,
+    elementwise,
+    named,
+    output_shape,
+    parallel,
+    residual,
+    serial,
+)
+from jaxnet.summary import summary
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ApplyFn",
+    "InitFn",
+    "Layer",
+    "Params",
+    "Shape",
+    "ShapeError",
+    "State",
+    "__version__",
+    "elementwise",
+    "losses",
+    "metrics",
+    "named",
+    "nn",
+    "output_shape",
+    "parallel",
+    "residual",
+    "serial",
+    "summary",
+]

@@ -1,0 +1,453 @@
+"""The layer contract and the combinators that build networks from layers.
+
+Conventions, written once:
+
+* A layer is a pair of pure functions, ``Layer(init, apply)``, like optax's
+  ``GradientTransformation``. Nothing to subclass.
+* Layers see the batch (stax's convention, the lecture's ``1×8 · 8×9 = 1×9``): ``input_shape``
+  includes the batch axis first, and ``Dense(9).init(key, (1, 8))`` returns output shape ``(1, 9)``.
+  An unknown batch size is written ``None`` (``-1`` is accepted and read as ``None``).
+* Parameters (trainable) and state (not trainable: running statistics, counters) are nested dicts
+  with readable string keys. Combinators name their children ``<kind>_<i>``, counting each kind
+  separately (``dense_0``, ``sigmoid_0``, ``dense_1``), or use the name given with :func:`named`.
+  Children without parameters (or state) are left out of the params (or state) dict.
+* ``apply(params, state, x, *, key=None, train=False) -> (y, new_state)``: keyword-only flags and no
+  ``**kwargs`` sink, so a misspelt flag is a ``TypeError``, never silently ignored.
+* Each child's PRNG key is derived from its parent's by ``jax.random.fold_in`` with the child's
+  name, so two dropouts never share randomness and nothing is split by hand.
+* A wrong input shape raises :class:`ShapeError` with the layer's path and both shapes, e.g.
+  ``serial/dense_0: expected input (..., 8), got (1, 7)``, at ``init`` or at trace time.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+Shape = tuple[int | None, ...]
+"""An array shape whose batch axis (the first) may be ``None`` for unknown."""
+Params = dict[str, Any]
+"""Trainable parameters: a nested dict of arrays with readable string keys."""
+State = dict[str, Any]
+"""Non-trainable layer state (running statistics, counters): a nested dict of arrays."""
+
+
+class InitFn(Protocol):
+    """``init(key, input_shape) -> (output_shape, params, state)``."""
+
+    def __call__(
+        self, key: Array, input_shape: Sequence[int | None]
+    ) -> tuple[Shape, Params, State]:
+        """Create parameters and state for inputs of ``input_shape`` (batch axis first)."""
+        ...
+
+
+class ApplyFn(Protocol):
+    """``apply(params, state, x, *, key=None, train=False) -> (y, new_state)``."""
+
+    def __call__(
+        self,
+        params: Params,
+        state: State,
+        x: Array,
+        *,
+        key: Array | None = None,
+        train: bool = False,
+    ) -> tuple[Array, State]:
+        """Compute the layer's output for ``x`` and its new state."""
+        ...
+
+
+class Layer(NamedTuple):
+    """A layer: two pure functions and a name.
+
+    Attributes:
+      init: ``(key, input_shape) -> (output_shape, params, state)``; infers shapes without data.
+      apply: ``(params, state, x, *, key=None, train=False) -> (y, new_state)``; pure, so it works
+        under ``jit``, ``grad``, ``vmap`` and ``scan``.
+      name: the kind of layer (``"dense"``); combinators call the i-th child of a kind ``dense_i``.
+      fixed_name: if True, combinators use ``name`` as it is, without a counter (see :func:`named`).
+      sublayers: for combinators, ``input_shape -> [(child_name, child, child_input_shape), ...]``;
+        ``None`` for a leaf. Used by :func:`jaxnet.summary` to walk a network.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> scale = Layer(lambda key, s: (tuple(s), {"a": jnp.ones(())}, {}),
+      ...               lambda p, s, x, *, key=None, train=False: (p["a"] * x, s), "scale")
+      >>> scale.init(jax.random.key(0), (2, 3))[0]
+      (2, 3)
+    """
+
+    init: InitFn
+    apply: ApplyFn
+    name: str = "layer"
+    fixed_name: bool = False
+    sublayers: Callable[[Shape], list[tuple[str, Layer, Shape]]] | None = None
+
+
+class ShapeError(ValueError):
+    """A wrong input shape, reported with the path of the layer that received it.
+
+    ``str(error)`` reads ``serial/dense_0: expected input (..., 8), got (1, 7)``. Combinators
+    prepend their child's name to ``path`` as the error travels up, and set ``root`` to their own.
+    """
+
+    def __init__(self, message: str, *, root: str, path: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.root = root
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"{'/'.join((self.root, *self.path))}: {self.message}"
+
+
+def format_shape(shape: Sequence[int | None]) -> str:
+    """Write a shape as Python does, with ``None`` for an unknown size: ``(None, 8)``."""
+    return repr(tuple(shape))
+
+
+def as_shape(input_shape: Sequence[int | None], *, layer: str) -> Shape:
+    """Validate an ``input_shape`` and read ``-1`` as ``None`` (unknown size).
+
+    Raises:
+      TypeError: if ``input_shape`` is not a sequence of ints and Nones.
+      ShapeError: if a size is zero, negative (other than -1), or the shape has no axes.
+    """
+    if not isinstance(input_shape, Sequence) or isinstance(input_shape, str):
+        raise TypeError(f"{layer}: input_shape must be a tuple of ints, got {input_shape!r}")
+    dims: list[int | None] = []
+    for dim in input_shape:
+        if dim is None or dim == -1:
+            dims.append(None)
+        elif isinstance(dim, int | jnp.integer) and not isinstance(dim, bool) and dim > 0:
+            dims.append(int(dim))
+        else:
+            raise ShapeError(
+                f"sizes must be positive ints, -1 or None, got {input_shape!r}", root=layer
+            )
+    if not dims:
+        raise ShapeError("input_shape needs at least a batch axis, got ()", root=layer)
+    return tuple(dims)
+
+
+def _child_key(key: Array | None, name: str) -> Array | None:
+    """The PRNG key of the child called ``name``: the parent's key folded with the name."""
+    if key is None:
+        return None
+    return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+
+def _check_layers(layers: Sequence[Any], combinator: str) -> tuple[Layer, ...]:
+    """Reject anything that is not a Layer, naming its position and type."""
+    if not layers:
+        raise ValueError(f"{combinator}: needs at least one layer, got none")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Layer):
+            hint = " (did you pass a constructor without calling it?)" if callable(layer) else ""
+            raise TypeError(
+                f"{combinator}: argument {i} must be a jaxnet Layer, "
+                f"got {type(layer).__name__}: {layer!r}{hint}"
+            )
+    return tuple(layers)
+
+
+def _child_names(layers: Sequence[Layer], combinator: str) -> tuple[str, ...]:
+    """Name children ``<kind>_<i>`` per kind, or by their fixed name; reject duplicates."""
+    counts: dict[str, int] = {}
+    names = []
+    for layer in layers:
+        if layer.fixed_name:
+            names.append(layer.name)
+        else:
+            names.append(f"{layer.name}_{counts.get(layer.name, 0)}")
+            counts[layer.name] = counts.get(layer.name, 0) + 1
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{combinator}: two children share the name {duplicates[0]!r}; rename one")
+    return tuple(names)
+
+
+def _reraise_with_path(error: ShapeError, root: str, child: str) -> ShapeError:
+    """The same shape error, one level further up the tree."""
+    return ShapeError(error.message, root=root, path=(child, *error.path))
+
+
+def _init_child(
+    layer: Layer, name: str, root: str, key: Array, shape: Shape
+) -> tuple[Shape, Params, State]:
+    try:
+        return layer.init(_child_key(key, name), shape)  # type: ignore[arg-type]
+    except ShapeError as error:
+        raise _reraise_with_path(error, root, name) from None
+
+
+def _apply_child(
+    layer: Layer,
+    name: str,
+    root: str,
+    params: Params,
+    state: State,
+    x: Array,
+    key: Array | None,
+    train: bool,
+) -> tuple[Array, State]:
+    try:
+        return layer.apply(
+            params.get(name, {}), state.get(name, {}), x, key=_child_key(key, name), train=train
+        )
+    except ShapeError as error:
+        raise _reraise_with_path(error, root, name) from None
+
+
+def _put(tree: dict[str, Any], name: str, value: dict[str, Any]) -> None:
+    """Store a child's params or state under its name, leaving out empty ones."""
+    if value:
+        tree[name] = value
+
+
+def serial(*layers: Layer) -> Layer:
+    """Chain layers: the output of each is the input of the next (stax's ``serial``).
+
+    Args:
+      *layers: the layers, in order.
+
+    Returns:
+      A layer whose params are ``{child_name: child_params}`` for children with parameters.
+
+    Raises:
+      TypeError: if an argument is not a :class:`Layer`.
+      ValueError: if no layer is given or two children share a name.
+
+    Example:
+      >>> import jax, jaxnet as jn
+      >>> net = jn.serial(jn.nn.Dense(9), jn.nn.Sigmoid, jn.nn.Dense(4))
+      >>> shape, params, state = net.init(jax.random.key(0), (1, 8))
+      >>> shape, sorted(params)
+      ((1, 4), ['dense_0', 'dense_1'])
+    """
+    layers = _check_layers(layers, "serial")
+    names = _child_names(layers, "serial")
+
+    def init(key: Array, input_shape: Sequence[int | None]) -> tuple[Shape, Params, State]:
+        shape = as_shape(input_shape, layer="serial")
+        params: Params = {}
+        state: State = {}
+        for name, layer in zip(names, layers, strict=True):
+            shape, p, s = _init_child(layer, name, "serial", key, shape)
+            _put(params, name, p)
+            _put(state, name, s)
+        return shape, params, state
+
+    def apply(
+        params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
+    ) -> tuple[Array, State]:
+        new_state: State = {}
+        for name, layer in zip(names, layers, strict=True):
+            x, s = _apply_child(layer, name, "serial", params, state, x, key, train)
+            _put(new_state, name, s)
+        return x, new_state
+
+    def sublayers(input_shape: Shape) -> list[tuple[str, Layer, Shape]]:
+        rows = []
+        shape = as_shape(input_shape, layer="serial")
+        for name, layer in zip(names, layers, strict=True):
+            rows.append((name, layer, shape))
+            shape = output_shape(layer, shape)
+        return rows
+
+    return Layer(init, apply, "serial", sublayers=sublayers)
+
+
+_COMBINE = ("concat", "sum")
+
+
+def _combine_shapes(shapes: list[Shape], combine: str) -> Shape:
+    """The output shape of ``parallel``, or a ShapeError naming the branch that disagrees."""
+    first = shapes[0]
+    for i, shape in enumerate(shapes[1:], start=1):
+        same = shape[:-1] == first[:-1] if combine == "concat" else shape == first
+        if len(shape) != len(first) or not same:
+            need = "all but the last axis equal" if combine == "concat" else "equal shapes"
+            raise ShapeError(
+                f"combine={combine!r} needs {need}; branch 0 gives "
+                f"{format_shape(first)}, branch {i} gives {format_shape(shape)}",
+                root="parallel",
+            )
+    if combine == "sum":
+        return first
+    last = [s[-1] for s in shapes]
+    width = None if None in last else sum(d for d in last if d is not None)
+    return (*first[:-1], width)
+
+
+def parallel(*layers: Layer, combine: str = "concat") -> Layer:
+    """Feed the same input to every branch, then concatenate or sum their outputs.
+
+    Args:
+      *layers: the branches.
+      combine: ``"concat"`` joins the outputs along the last axis; ``"sum"`` adds them (all
+        branches must then give the same shape).
+
+    Raises:
+      ValueError: for an unknown ``combine`` word, or no branch.
+      TypeError: if a branch is not a :class:`Layer`.
+      ShapeError: at ``init``, if the branches' output shapes cannot be combined.
+
+    Example:
+      >>> import jax, jaxnet as jn
+      >>> net = jn.parallel(jn.nn.Dense(3), jn.nn.Dense(5))
+      >>> net.init(jax.random.key(0), (2, 4))[0]
+      (2, 8)
+    """
+    if combine not in _COMBINE:
+        raise ValueError(f"parallel: combine must be one of {_COMBINE}, got {combine!r}")
+    layers = _check_layers(layers, "parallel")
+    names = _child_names(layers, "parallel")
+
+    def init(key: Array, input_shape: Sequence[int | None]) -> tuple[Shape, Params, State]:
+        shape = as_shape(input_shape, layer="parallel")
+        shapes: list[Shape] = []
+        params: Params = {}
+        state: State = {}
+        for name, layer in zip(names, layers, strict=True):
+            out, p, s = _init_child(layer, name, "parallel", key, shape)
+            shapes.append(out)
+            _put(params, name, p)
+            _put(state, name, s)
+        return _combine_shapes(shapes, combine), params, state
+
+    def apply(
+        params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
+    ) -> tuple[Array, State]:
+        outputs: list[Array] = []
+        new_state: State = {}
+        for name, layer in zip(names, layers, strict=True):
+            y, s = _apply_child(layer, name, "parallel", params, state, x, key, train)
+            outputs.append(y)
+            _put(new_state, name, s)
+        _combine_shapes([y.shape for y in outputs], combine)
+        if combine == "concat":
+            return jnp.concatenate(outputs, axis=-1), new_state
+        return sum(outputs[1:], start=outputs[0]), new_state
+
+    def sublayers(input_shape: Shape) -> list[tuple[str, Layer, Shape]]:
+        shape = as_shape(input_shape, layer="parallel")
+        return [(name, layer, shape) for name, layer in zip(names, layers, strict=True)]
+
+    return Layer(init, apply, "parallel", sublayers=sublayers)
+
+
+def residual(layer: Layer) -> Layer:
+    """A skip connection: ``y = x + layer(x)``; the layer must keep the shape of its input.
+
+    Raises:
+      TypeError: if ``layer`` is not a :class:`Layer`.
+      ShapeError: at ``init``, if the layer changes the shape.
+
+    Example:
+      >>> import jax, jaxnet as jn
+      >>> block = jn.residual(jn.serial(jn.nn.Dense(4), jn.nn.Relu))
+      >>> block.init(jax.random.key(0), (2, 4))[0]
+      (2, 4)
+    """
+    (layer,) = _check_layers((layer,), "residual")
+    (name,) = _child_names((layer,), "residual")
+
+    def init(key: Array, input_shape: Sequence[int | None]) -> tuple[Shape, Params, State]:
+        shape = as_shape(input_shape, layer="residual")
+        out, p, s = _init_child(layer, name, "residual", key, shape)
+        if out != shape:
+            raise ShapeError(
+                f"the inner layer must keep the input shape {format_shape(shape)}, "
+                f"but gives {format_shape(out)}",
+                root="residual",
+            )
+        return shape, ({name: p} if p else {}), ({name: s} if s else {})
+
+    def apply(
+        params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
+    ) -> tuple[Array, State]:
+        y, s = _apply_child(layer, name, "residual", params, state, x, key, train)
+        return x + y, ({name: s} if s else {})
+
+    def sublayers(input_shape: Shape) -> list[tuple[str, Layer, Shape]]:
+        return [(name, layer, as_shape(input_shape, layer="residual"))]
+
+    return Layer(init, apply, "residual", sublayers=sublayers)
+
+
+def named(name: str, layer: Layer) -> Layer:
+    """Give a layer a name of your own, used as its key in params and in error paths.
+
+    ``jn.serial(jn.named("hidden", jn.nn.Dense(9)), jn.nn.Dense(4))`` has params
+    ``{"hidden": ..., "dense_0": ...}``.
+
+    Raises:
+      ValueError: if ``name`` is empty or contains ``/`` (the path separator).
+      TypeError: if ``name`` is not a string or ``layer`` not a :class:`Layer`.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"named: name must be a string, got {type(name).__name__}")
+    if not name or "/" in name:
+        raise ValueError(f"named: name must be non-empty and contain no '/', got {name!r}")
+    (layer,) = _check_layers((layer,), "named")
+
+    def init(key: Array, input_shape: Sequence[int | None]) -> tuple[Shape, Params, State]:
+        try:
+            return layer.init(key, input_shape)
+        except ShapeError as error:
+            raise ShapeError(error.message, root=name, path=error.path) from None
+
+    def apply(
+        params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
+    ) -> tuple[Array, State]:
+        try:
+            return layer.apply(params, state, x, key=key, train=train)
+        except ShapeError as error:
+            raise ShapeError(error.message, root=name, path=error.path) from None
+
+    return Layer(init, apply, name, fixed_name=True, sublayers=layer.sublayers)
+
+
+def output_shape(layer: Layer, input_shape: Sequence[int | None]) -> Shape:
+    """The output shape ``layer`` infers for ``input_shape``, without creating any parameters.
+
+    Runs ``init`` abstractly (``jax.eval_shape``), so it costs no memory or compute even for
+    very large layers.
+    """
+    result: list[Shape] = []
+
+    def shapes_only(key: Array) -> tuple[Params, State]:
+        shape, params, state = layer.init(key, input_shape)
+        result.append(shape)
+        return params, state
+
+    jax.eval_shape(shapes_only, jax.random.key(0))
+    return result[0]
+
+
+def elementwise(fn: Callable[[Array], Array], name: str) -> Layer:
+    """A layer without parameters that applies ``fn`` to its input and keeps its shape.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> square = elementwise(jnp.square, "square")
+      >>> square.apply({}, {}, jnp.array([1.0, 2.0]))[0]
+      Array([1., 4.], dtype=float32)
+    """
+
+    def init(key: Array, input_shape: Sequence[int | None]) -> tuple[Shape, Params, State]:
+        return as_shape(input_shape, layer=name), {}, {}
+
+    def apply(
+        params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
+    ) -> tuple[Array, State]:
+        return fn(x), state
+
+    return Layer(init, apply, name)

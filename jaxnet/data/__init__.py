@@ -1,0 +1,24 @@
+"""Embedded datasets as NumPy train/test splits: ``jaxnet.data.load("digits")``.
+
+scikit-learn's digits, iris and breast cancer ship inside scikit-learn; xor, spirals and the
+seasonal temperature curve are generated from a seed. Nothing is downloaded.
+
+Example:
+  >>> import jaxnet.data
+  >>> ds = jaxnet.data.load("digits")
+  >>> ds.x_train.shape, ds.y_train.dtype, ds.num_classes, ds.image_shape
+  ((1437, 64), dtype('int32'), 10, (8, 8, 1))
+"""
+
+from .dataset import TASKS, Dataset, from_arrays
+from .registry import load, names
+from .synthetic import temperature_series
+
+__all__ = [
+    "TASKS",
+    "Dataset",
+    "from_arrays",
+    "load",
+    "names",
+    "temperature_series",
+]

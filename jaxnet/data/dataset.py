@@ -1,0 +1,372 @@
+"""The ``Dataset`` type and ``from_arrays``: validate, split and standardize in-memory arrays.
+
+Every dataset in ``jaxnet.data`` goes through ``from_arrays``, so the same checks, the same seeded
+train/test split and the same standardization apply to the embedded sets and to user arrays.
+"""
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+TASKS = ("classification", "regression")
+
+# A feature whose training standard deviation is below this is treated as constant (digits has
+# pixels that are zero in every image): it is centred but divided by 1 instead of ~0.
+_MIN_STD = 1e-6
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # eq=False: ``==`` on arrays has no single answer
+class Dataset:
+    """A train/test split of one supervised-learning dataset, as read-only NumPy arrays.
+
+    Classification labels are integers in ``[0, num_classes)``; regression targets are floats of
+    shape ``(n, n_targets)`` in their original units (targets are never standardized). Features
+    are standardized with ``feature_mean`` and ``feature_std``, fitted on the training part only;
+    apply the same map to new inputs with ``transform``.
+
+    Attributes:
+      name: the dataset's name, e.g. ``"digits"``.
+      task: ``"classification"`` or ``"regression"``.
+      x_train: float32 array of shape ``(n_train, *feature_shape)``.
+      y_train: int32 labels of shape ``(n_train,)`` for classification; float32 targets of
+        shape ``(n_train, n_targets)`` for regression.
+      x_test: float32 array of shape ``(n_test, *feature_shape)``.
+      y_test: like ``y_train``, with ``n_test`` rows.
+      num_classes: the number of classes; ``None`` for regression.
+      feature_shape: the shape of one sample, e.g. ``(64,)`` for digits (flattened 8×8 images).
+      feature_mean: float32 array of shape ``feature_shape``, subtracted from raw features (zeros
+        when the dataset was built with ``standardize=False``).
+      feature_std: float32 array of shape ``feature_shape``, dividing centred features (ones when
+        not standardized, and 1 for constant features).
+      target_names: class names (classification) or target names (regression), if known.
+      feature_names: one name per feature, if known.
+      image_shape: the ``(height, width, channels)`` a flat sample reshapes to, for image data.
+
+    Example:
+      >>> ds = from_arrays([[0.0], [1.0], [2.0], [3.0], [4.0]], [0, 1, 0, 1, 0])
+      >>> ds.num_train, ds.num_test, ds.num_features, ds.num_classes
+      (4, 1, 1, 2)
+    """
+
+    name: str
+    task: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int | None
+    feature_shape: tuple[int, ...]
+    feature_mean: np.ndarray
+    feature_std: np.ndarray
+    target_names: tuple[str, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
+    image_shape: tuple[int, ...] | None = None
+
+    @property
+    def num_features(self) -> int:
+        """The number of features per sample: the product of ``feature_shape``."""
+        return math.prod(self.feature_shape)
+
+    @property
+    def num_train(self) -> int:
+        """The number of training samples."""
+        return len(self.x_train)
+
+    @property
+    def num_test(self) -> int:
+        """The number of test samples."""
+        return len(self.x_test)
+
+    def transform(self, x: npt.ArrayLike) -> np.ndarray:
+        """Standardize raw inputs with the training-set statistics: ``(x - mean) / std``.
+
+        Args:
+          x: raw features of shape ``(..., *feature_shape)``.
+
+        Returns:
+          A float32 array of the same shape, on the scale of ``x_train``.
+
+        Raises:
+          ValueError: if the trailing axes of ``x`` are not ``feature_shape``.
+
+        Example:
+          >>> ds = from_arrays([[0.0], [2.0], [4.0], [6.0], [8.0]], [0.0, 1.0, 2.0, 3.0, 4.0])
+          >>> ds.transform([[2.0]]).shape
+          (1, 1)
+        """
+        arr = np.asarray(x, dtype=np.float32)
+        k = len(self.feature_shape)
+        if arr.shape[arr.ndim - k :] != self.feature_shape:
+            raise ValueError(
+                f"transform: expected x of shape (..., {_dims(self.feature_shape)}), "
+                f"got {arr.shape}"
+            )
+        return ((arr - self.feature_mean) / self.feature_std).astype(np.float32)
+
+    def __repr__(self) -> str:
+        parts = [f"name={self.name!r}", f"task={self.task!r}"]
+        if self.num_classes is not None:
+            parts.append(f"num_classes={self.num_classes}")
+        for field in ("x_train", "y_train", "x_test", "y_test"):
+            arr = getattr(self, field)
+            parts.append(f"{field}={arr.dtype}{arr.shape}")
+        return f"Dataset({', '.join(parts)})"
+
+
+class Source(NamedTuple):
+    """The unsplit arrays and metadata that a named dataset's loader returns (internal)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    task: str
+    num_classes: int | None = None
+    target_names: tuple[str, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
+    image_shape: tuple[int, ...] | None = None
+
+
+def from_arrays(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    task: str | None = None,
+    num_classes: int | None = None,
+    name: str = "arrays",
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    standardize: bool = True,
+) -> Dataset:
+    """Validate arrays, split them into train and test by ``seed``, and standardize the features.
+
+    The test part holds ``ceil(n * test_fraction)`` samples (scikit-learn's rounding); for
+    classification the split is stratified, so each class keeps its share in both parts. Each
+    part keeps the original sample order. Standardization ``(x - mean) / std`` is fitted on the
+    training part only; regression targets are never standardized.
+
+    Args:
+      x: features of shape ``(n, *feature_shape)``; a 1-D ``x`` is read as one feature per sample.
+      y: integer labels of shape ``(n,)`` (classification), or float targets of shape ``(n,)`` or
+        ``(n, n_targets)`` (regression; ``(n,)`` becomes ``(n, 1)``).
+      task: ``"classification"`` or ``"regression"``; ``None`` infers it from ``y``'s dtype
+        (integer or bool → classification, float → regression).
+      num_classes: the number of classes; ``None`` infers ``max(y) + 1``. Must be ``None`` for
+        regression.
+      name: the dataset's name, kept on the result.
+      seed: seeds the split; the same seed gives identical arrays.
+      test_fraction: the share of samples held out for testing, in the open interval (0, 1).
+      standardize: whether to standardize the features (``False`` keeps raw values and stores a
+        zero mean and unit std).
+
+    Returns:
+      A ``Dataset`` with float32 features and int32 labels or float32 targets.
+
+    Raises:
+      TypeError: if ``x`` or ``y`` is not numeric, or ``num_classes`` is not an integer.
+      ValueError: if the data are empty or non-finite, the lengths of ``x`` and ``y`` differ, a
+        label is not an integer in ``[0, num_classes)``, ``task`` is unknown, ``test_fraction`` is
+        not in (0, 1), or the split would leave the train or test part empty.
+
+    Example:
+      >>> ds = from_arrays([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], [1, 1, 0, 0],
+      ...                  test_fraction=0.5)
+      >>> ds.x_train.shape, ds.y_test.dtype, ds.num_classes
+      ((2, 2), dtype('int32'), 2)
+    """
+    _check_test_fraction(test_fraction)
+    features = _as_features(x)
+    targets = np.asarray(y)
+    _check_lengths(features, targets)
+    task = _infer_task(targets) if task is None else _check_task(task)
+    if task == "classification":
+        targets, num_classes = _as_labels(targets, num_classes)
+    else:
+        targets = _as_targets(targets, num_classes)
+    train, test = _split_indices(targets, task, test_fraction, seed)
+    mean, std = _fit_standardizer(features[train], standardize)
+    return Dataset(
+        name=name,
+        task=task,
+        x_train=_read_only((features[train] - mean) / std),
+        y_train=_read_only(targets[train]),
+        x_test=_read_only((features[test] - mean) / std),
+        y_test=_read_only(targets[test]),
+        num_classes=num_classes,
+        feature_shape=features.shape[1:],
+        feature_mean=_read_only(mean),
+        feature_std=_read_only(std),
+    )
+
+
+def _check_test_fraction(test_fraction: float) -> None:
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in the open interval (0, 1), got {test_fraction}")
+
+
+def _as_features(x: npt.ArrayLike) -> np.ndarray:
+    """``x`` as a finite float32 array of shape ``(n, *feature_shape)``."""
+    arr = np.asarray(x)
+    if arr.ndim == 0:
+        raise ValueError(f"x must have a leading sample axis, got a scalar of shape {arr.shape}")
+    if not _is_real(arr):
+        raise TypeError(
+            f"x must be a numeric (integer, bool or float) array, got dtype {arr.dtype}"
+        )
+    if arr.size == 0:
+        raise ValueError(f"x is empty: got shape {arr.shape}; need at least two samples")
+    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, caught below
+        arr = arr.astype(np.float32)
+    if arr.ndim == 1:
+        arr = arr[:, None]  # (n,) → (n, 1): one feature per sample
+    _check_finite(arr, "x")
+    return arr
+
+
+def _check_lengths(x: np.ndarray, y: np.ndarray) -> None:
+    if y.ndim == 0:
+        raise ValueError(f"y must have a leading sample axis, got a scalar of shape {y.shape}")
+    if len(x) != len(y):
+        raise ValueError(
+            f"x and y must have the same number of samples, got len(x)={len(x)} and len(y)={len(y)}"
+        )
+
+
+def _infer_task(y: np.ndarray) -> str:
+    if np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
+        return "classification"
+    if np.issubdtype(y.dtype, np.floating):
+        return "regression"
+    raise TypeError(f"y must be a numeric (integer, bool or float) array, got dtype {y.dtype}")
+
+
+def _check_task(task: str) -> str:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(map(repr, TASKS))}, got {task!r}")
+    return task
+
+
+def _as_labels(y: np.ndarray, num_classes: int | None) -> tuple[np.ndarray, int]:
+    """``y`` as int32 labels of shape ``(n,)`` in ``[0, num_classes)``, and ``num_classes``."""
+    if y.ndim != 1:
+        raise ValueError(
+            f"classification labels y must have shape (n,), got {y.shape}; "
+            "pass integer class indices, not one-hot vectors"
+        )
+    if not _is_real(y):
+        raise TypeError(f"classification labels y must be integers, got dtype {y.dtype}")
+    if np.issubdtype(y.dtype, np.floating):
+        non_integer = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
+        if non_integer.size:
+            i = non_integer[0]
+            raise ValueError(
+                f"classification labels y must be integers, got {y[i]} at index {i} "
+                f"({non_integer.size} non-integer labels in all)"
+            )
+    num_classes = int(y.max()) + 1 if num_classes is None else _check_num_classes(num_classes)
+    outside = np.flatnonzero((y < 0) | (y >= num_classes))
+    if outside.size:
+        i = outside[0]
+        raise ValueError(
+            f"classification labels y must be in [0, num_classes={num_classes}), "
+            f"got {y[i]} at index {i}"
+        )
+    return y.astype(np.int32), num_classes
+
+
+def _check_num_classes(num_classes: int) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer):
+        raise TypeError(
+            f"num_classes must be an int, got {num_classes!r} of type {type(num_classes).__name__}"
+        )
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes}")
+    return int(num_classes)
+
+
+def _as_targets(y: np.ndarray, num_classes: int | None) -> np.ndarray:
+    """``y`` as finite float32 regression targets of shape ``(n, n_targets)``."""
+    if num_classes is not None:
+        raise ValueError(f"num_classes must be None for task='regression', got {num_classes}")
+    if not _is_real(y):
+        raise TypeError(f"regression targets y must be numeric, got dtype {y.dtype}")
+    if y.ndim == 1:
+        y = y[:, None]  # (n,) → (n, 1)
+    if y.ndim != 2 or y.shape[1] == 0:
+        raise ValueError(
+            f"regression targets y must have shape (n,) or (n, n_targets), got {y.shape}"
+        )
+    with np.errstate(over="ignore"):  # out-of-range values become inf, caught below
+        y = y.astype(np.float32)
+    _check_finite(y, "y")
+    return y
+
+
+def _split_indices(
+    y: np.ndarray, task: str, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted train and test indices; the test part has ``ceil(n * test_fraction)`` samples."""
+    n = len(y)
+    n_test = math.ceil(n * test_fraction)
+    if n_test == 0 or n_test == n:
+        raise ValueError(
+            f"test_fraction={test_fraction} with {n} samples gives {n - n_test} training and "
+            f"{n_test} test samples; both parts need at least one"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    if task == "classification":
+        order = order[_stratified_order(y[order])]
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def _stratified_order(labels: np.ndarray) -> np.ndarray:
+    """An order in which every prefix keeps each class's share (to within one sample).
+
+    The k-th of a class's ``m`` samples gets the key ``(k + 0.5) / m``; sorting by key interleaves
+    the classes in proportion. Ties keep the incoming (random) order.
+    """
+    keys = np.empty(len(labels))
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        keys[members] = (np.arange(len(members)) + 0.5) / len(members)
+    return np.argsort(keys, kind="stable")
+
+
+def _fit_standardizer(x_train: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature float32 mean and std of ``x_train`` (or zeros and ones if not standardizing)."""
+    if not standardize:
+        return np.zeros(x_train.shape[1:], np.float32), np.ones(x_train.shape[1:], np.float32)
+    mean = x_train.mean(axis=0, dtype=np.float64)
+    std = x_train.std(axis=0, dtype=np.float64)
+    std = np.where(std < _MIN_STD, 1.0, std)  # constant features: divide by 1, not 0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _check_finite(arr: np.ndarray, arg: str) -> None:
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(arr), -1).any(axis=1))
+        raise ValueError(
+            f"{arg} contains {int(bad.sum())} non-finite values (NaN or Inf, after conversion "
+            f"to float32); the first is in row {rows[0]}"
+        )
+
+
+def _is_real(arr: np.ndarray) -> bool:
+    """Whether ``arr`` holds integers, bools or real floats (not complex, strings or objects)."""
+    return bool(
+        np.issubdtype(arr.dtype, np.integer)
+        or np.issubdtype(arr.dtype, np.floating)
+        or arr.dtype == np.bool_
+    )
+
+
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    arr = np.ascontiguousarray(arr)
+    arr.flags.writeable = False
+    return arr
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return ", ".join(map(str, shape))

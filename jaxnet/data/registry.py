@@ -1,0 +1,95 @@
+"""Named datasets: ``load(name)`` and ``names()``."""
+
+import dataclasses
+import difflib
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from . import embedded, synthetic
+from .dataset import Dataset, Source, from_arrays
+
+# Each loader maps a seed to the unsplit arrays; the seed only matters for synthetic sets.
+_LOADERS: Mapping[str, Callable[[int], Source]] = MappingProxyType(
+    {
+        "breast_cancer": embedded.breast_cancer,
+        "digits": embedded.digits,
+        "iris": embedded.iris,
+        "spirals": synthetic.spirals,
+        "temperature": synthetic.temperature,
+        "xor": synthetic.xor,
+    }
+)
+
+
+def names() -> tuple[str, ...]:
+    """The names ``load`` knows, sorted.
+
+    Returns:
+      A tuple of dataset names.
+
+    Example:
+      >>> names()
+      ('breast_cancer', 'digits', 'iris', 'spirals', 'temperature', 'xor')
+    """
+    return tuple(sorted(_LOADERS))
+
+
+def load(
+    name: str, *, seed: int = 0, test_fraction: float = 0.2, standardize: bool = True
+) -> Dataset:
+    """Load a named dataset, split into train and test by ``seed``, features standardized.
+
+    The split and the standardization are those of ``from_arrays``: ``ceil(n * test_fraction)``
+    test samples, stratified by class for classification; the feature mean and std are fitted on
+    the training part only and stored on the result. Regression targets stay in their original
+    units. Nothing is downloaded.
+
+    Args:
+      name: one of ``names()``; dashes may stand for underscores (``"breast-cancer"``).
+      seed: seeds the split and, for synthetic sets, the data; the same seed gives identical
+        arrays.
+      test_fraction: the share of samples held out for testing, in the open interval (0, 1).
+      standardize: whether to standardize the features to zero mean and unit variance.
+
+    Returns:
+      The ``Dataset``.
+
+    Raises:
+      TypeError: if ``name`` is not a string.
+      ValueError: if ``name`` is unknown (the message lists the known names), or ``test_fraction``
+        is not in (0, 1).
+
+    Example:
+      >>> ds = load("iris", seed=0)
+      >>> ds.x_train.shape, ds.x_test.shape, ds.num_classes
+      ((120, 4), (30, 4), 3)
+    """
+    key = _canonical_name(name)
+    source = _LOADERS[key](seed)
+    dataset = from_arrays(
+        source.x,
+        source.y,
+        task=source.task,
+        num_classes=source.num_classes,
+        name=key,
+        seed=seed,
+        test_fraction=test_fraction,
+        standardize=standardize,
+    )
+    return dataclasses.replace(
+        dataset,
+        target_names=source.target_names,
+        feature_names=source.feature_names,
+        image_shape=source.image_shape,
+    )
+
+
+def _canonical_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {name!r} of type {type(name).__name__}")
+    key = name.replace("-", "_")
+    if key not in _LOADERS:
+        close = difflib.get_close_matches(key, _LOADERS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown dataset name {name!r}; known names: {', '.join(names())}{hint}")
+    return key

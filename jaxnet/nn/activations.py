@@ -1,0 +1,62 @@
+"""Activation functions as ready layers, stax-style, each built on ``jax.nn``.
+
+The lecture's non-linearities, with their derivatives and ranges:
+
+===========  ====================================  ==============================  ============
+layer        a ↦ y                                 dy/da                           range
+===========  ====================================  ==============================  ============
+Sigmoid      σ(a) = 1 / (1 + e⁻ᵃ)                  σ(a)(1 − σ(a))                  (0, 1)
+Tanh         (eᵃ − e⁻ᵃ) / (eᵃ + e⁻ᵃ)               4 / (eᵃ + e⁻ᵃ)²                 (−1, 1)
+Relu         max(0, a)                             1 if a > 0 else 0               [0, ∞)
+Softmax      σᵢ = eᵃⁱ / Σⱼ eᵃʲ (last axis)         ∂σᵢ/∂aⱼ = σᵢ(δᵢⱼ − σⱼ)          (0, 1), Σ = 1
+===========  ====================================  ==============================  ============
+
+``Softmax`` turns the lecture's ``a = [-0.21, 0.47, 1.72]`` into ``[0.1, 0.2, 0.7]`` (rounded).
+Each layer has no parameters and keeps its input's shape. For a variant with other constants,
+wrap any function: ``jn.nn.Activation(functools.partial(jax.nn.leaky_relu, negative_slope=0.2))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+
+from jaxnet.core import Array, Layer, elementwise
+
+
+def Activation(fn: Callable[[Array], Array], name: str | None = None) -> Layer:
+    """A layer that applies the elementwise (or last-axis) function ``fn``.
+
+    Args:
+      fn: a function of one array that keeps its shape, e.g. ``jax.nn.silu``.
+      name: the layer's kind in parameter paths; defaults to ``fn.__name__``.
+
+    Raises:
+      TypeError: if ``fn`` is not callable.
+    """
+    if not callable(fn):
+        raise TypeError(f"activation: fn must be callable, got {type(fn).__name__}")
+    return elementwise(fn, name or str(getattr(fn, "__name__", "activation")))
+
+
+Sigmoid = elementwise(jax.nn.sigmoid, "sigmoid")
+"""σ(a) = 1/(1 + e⁻ᵃ), range (0, 1), derivative σ(1 − σ)."""
+Tanh = elementwise(jax.numpy.tanh, "tanh")
+"""tanh(a), range (−1, 1), derivative 4/(eᵃ + e⁻ᵃ)² = 1 − tanh²."""
+Relu = elementwise(jax.nn.relu, "relu")
+"""max(0, a), range [0, ∞), derivative the step (0 for a < 0, 1 for a > 0; JAX takes 0 at a = 0)."""
+Softmax = elementwise(jax.nn.softmax, "softmax")
+"""eᵃⁱ/Σⱼ eᵃʲ over the last axis, range (0, 1), summing to 1; stable for logits of ±1000."""
+LogSoftmax = elementwise(jax.nn.log_softmax, "log_softmax")
+"""log of Softmax, computed stably; pair it with a negative log-likelihood loss."""
+LeakyRelu = elementwise(jax.nn.leaky_relu, "leaky_relu")
+"""max(a, 0.01·a): a small slope for negative inputs keeps gradients alive."""
+Elu = elementwise(jax.nn.elu, "elu")
+"""a for a > 0, eᵃ − 1 otherwise; range (−1, ∞)."""
+Gelu = elementwise(jax.nn.gelu, "gelu")
+"""a·Φ(a) in jax.nn's tanh approximation, as in BERT and GPT-2."""
+Softplus = elementwise(jax.nn.softplus, "softplus")
+"""log(1 + eᵃ), a smooth ReLU with range (0, ∞) and derivative σ(a)."""
+Swish = elementwise(jax.nn.swish, "swish")
+"""a·σ(a) (also called SiLU)."""

@@ -1,0 +1,382 @@
+"""Tests for jaxnet.train.checkpoint: exact round trips, retention, atomicity, integrity."""
+
+import doctest
+import json
+import os
+import pathlib
+import re
+import tempfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxnet.train import checkpoint
+from jaxnet.train.checkpoint import (
+    Checkpointer,
+    CheckpointError,
+    CheckpointMismatchError,
+    PartialRestore,
+    tree_paths,
+)
+
+
+def make_params(width: int = 3) -> dict:
+    key_w, key_b = jax.random.split(jax.random.key(1))
+    return {
+        "dense_0": {
+            "w": jax.random.normal(key_w, (4, width)),
+            "b": jax.random.normal(key_b, (width,)),
+        }
+    }
+
+
+def make_train_state(width: int = 3) -> dict:
+    params = make_params(width)
+    return {
+        "params": params,
+        "state": {},
+        "opt_state": optax.adam(1e-3).init(params),
+        "step": jnp.int32(7),
+        "key": jax.random.key(0),
+    }
+
+
+def assert_trees_equal(actual, expected) -> None:
+    assert jax.tree.structure(actual) == jax.tree.structure(expected)
+    for got, want in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True):
+        assert got.dtype == want.dtype
+        if jax.dtypes.issubdtype(want.dtype, jax.dtypes.prng_key):
+            got, want = jax.random.key_data(got), jax.random.key_data(want)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def saved(tmp_path: pathlib.Path, tree=None, step: int = 7) -> tuple[Checkpointer, pathlib.Path]:
+    ckpt = Checkpointer(tmp_path / "run")
+    folder = ckpt.save(step, make_train_state() if tree is None else tree)
+    return ckpt, folder
+
+
+# ----------------------------------------------------------------------------- round trips
+
+
+def test_train_state_round_trips_bit_exactly(tmp_path):
+    train_state = make_train_state()
+    ckpt, folder = saved(tmp_path, train_state)
+    assert folder == tmp_path / "run" / "7"
+    restored = ckpt.restore(make_train_state())
+    assert_trees_equal(restored, train_state)
+    assert restored["state"] == {}
+    assert isinstance(restored["opt_state"][0], optax.ScaleByAdamState)
+
+
+def test_restore_into_abstract_target(tmp_path):
+    train_state = make_train_state()
+    ckpt, _ = saved(tmp_path, train_state)
+    restored = ckpt.restore(jax.eval_shape(make_train_state))
+    assert_trees_equal(restored, train_state)
+    assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(restored))
+
+
+def test_typed_key_draws_the_same_numbers(tmp_path):
+    key = jax.random.split(jax.random.key(3))[1]
+    ckpt, _ = saved(tmp_path, {"key": key})
+    restored = ckpt.restore({"key": jax.random.key(0)})["key"]
+    assert jax.random.key_impl(restored) == jax.random.key_impl(key)
+    np.testing.assert_array_equal(jax.random.normal(restored, (5,)), jax.random.normal(key, (5,)))
+
+
+def test_numpy_leaves_and_python_numbers_come_back_as_numpy(tmp_path):
+    tree = {"table": np.arange(5, dtype=np.int16), "rate": 0.5}
+    ckpt, _ = saved(tmp_path, tree)
+    restored = ckpt.restore(tree)
+    assert isinstance(restored["table"], np.ndarray)
+    np.testing.assert_array_equal(restored["table"], tree["table"])
+    assert restored["rate"].dtype == np.float64 and restored["rate"] == 0.5
+
+
+def test_tree_without_leaves_round_trips(tmp_path):
+    ckpt, _ = saved(tmp_path, {"state": {}})
+    assert ckpt.restore({"state": {}}) == {"state": {}}
+
+
+def test_restore_an_older_step(tmp_path):
+    ckpt = Checkpointer(tmp_path)
+    ckpt.save(1, {"w": jnp.zeros(2)})
+    ckpt.save(2, {"w": jnp.ones(2)})
+    np.testing.assert_array_equal(ckpt.restore({"w": jnp.ones(2)}, step=1)["w"], jnp.zeros(2))
+    np.testing.assert_array_equal(ckpt.restore({"w": jnp.zeros(2)})["w"], jnp.ones(2))
+
+
+def test_tree_paths_names_dict_keys_indices_and_fields():
+    paths = tree_paths(make_train_state())
+    assert paths["params/dense_0/w"] == ((4, 3), jnp.float32)
+    assert paths["opt_state/0/count"] == ((), jnp.int32)
+    assert paths["opt_state/0/mu/dense_0/b"] == ((3,), jnp.float32)
+    assert paths["key"][0] == ()
+    assert "state" not in paths
+
+
+def test_tree_paths_rejects_colliding_paths():
+    with pytest.raises(ValueError, match=r"two leaves share the tree path 'a/b'"):
+        tree_paths({"a/b": jnp.zeros(1), "a": {"b": jnp.zeros(1)}})
+
+
+def test_docstring_examples(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert doctest.testmod(checkpoint, raise_on_error=True).attempted > 0
+
+
+# ----------------------------------------------------------------------------- retention
+
+
+def test_retention_keeps_latest_and_best(tmp_path):
+    ckpt = Checkpointer(tmp_path, max_to_keep=2, best_mode="max")
+    for step, accuracy in [(10, 0.9), (20, 0.5), (30, 0.6), (40, 0.7)]:
+        ckpt.save(step, {"w": jnp.full(2, step)}, metric=accuracy)
+    assert ckpt.steps() == [10, 30, 40]
+    assert ckpt.best_step() == 10
+    assert ckpt.latest_step() == 40
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["10", "30", "40"]
+
+
+def test_best_mode_min_and_ties_go_to_the_earlier_step(tmp_path):
+    ckpt = Checkpointer(tmp_path, max_to_keep=1, best_mode="min")
+    for step, loss in [(1, 0.8), (2, 0.3), (3, 0.3), (4, 0.9)]:
+        ckpt.save(step, {"w": jnp.zeros(1)}, metric=loss)
+    assert ckpt.best_step() == 2
+    assert ckpt.steps() == [2, 4]
+
+
+def test_no_checkpoints(tmp_path):
+    ckpt = Checkpointer(tmp_path / "absent")
+    assert ckpt.steps() == []
+    assert ckpt.latest_step() is None
+    assert ckpt.best_step() is None
+    with pytest.raises(FileNotFoundError, match="no checkpoint in"):
+        ckpt.restore({"w": jnp.zeros(1)})
+
+
+def test_unknown_step_raises(tmp_path):
+    ckpt, _ = saved(tmp_path, {"w": jnp.zeros(1)})
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint for step 8 .*saved steps: \[7\]"):
+        ckpt.restore({"w": jnp.zeros(1)}, step=8)
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_to_keep": 0}, "max_to_keep must be an int >= 1, got 0"),
+        ({"best_mode": "mean"}, "best_mode must be 'max' or 'min', got 'mean'"),
+    ],
+)
+def test_constructor_validates(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Checkpointer(tmp_path, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("step", "metric", "message"),
+    [
+        (-1, None, "step must be a non-negative int, got -1"),
+        (True, None, "step must be a non-negative int, got True"),
+        (1, float("nan"), "metric must be a finite number or None, got nan"),
+    ],
+)
+def test_save_validates_step_and_metric(tmp_path, step, metric, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Checkpointer(tmp_path).save(step, {"w": jnp.zeros(1)}, metric=metric)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_refuses_an_existing_step(tmp_path):
+    ckpt, _ = saved(tmp_path, {"w": jnp.zeros(1)})
+    with pytest.raises(ValueError, match="a checkpoint for step 7 exists already"):
+        ckpt.save(7, {"w": jnp.ones(1)})
+    np.testing.assert_array_equal(ckpt.restore({"w": jnp.ones(1)})["w"], jnp.zeros(1))
+
+
+# ----------------------------------------------------------------------------- atomicity
+
+
+def test_failed_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    ckpt, _ = saved(tmp_path, {"w": jnp.zeros(2)}, step=1)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint, "_write_manifest", crash)  # after orbax wrote the arrays
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.save(2, {"w": jnp.ones(2)})
+    assert ckpt.steps() == [1]
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["1"]
+    np.testing.assert_array_equal(ckpt.restore({"w": jnp.ones(2)})["w"], jnp.zeros(2))
+
+
+def test_unserializable_leaf_writes_nothing(tmp_path):
+    ckpt, _ = saved(tmp_path, {"w": jnp.zeros(2)}, step=1)
+    with pytest.raises(TypeError, match="checkpoint leaf name: expected an array, got str"):
+        ckpt.save(2, {"w": jnp.zeros(2), "name": "run-1"})
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["1"]
+
+
+def test_incomplete_folders_are_not_checkpoints(tmp_path):
+    ckpt, _ = saved(tmp_path, {"w": jnp.zeros(2)}, step=1)
+    (tmp_path / "run" / "5").mkdir()  # a step folder without manifest
+    (tmp_path / "run" / ".tmp-6-abc").mkdir()  # a save killed midway
+    assert ckpt.steps() == [1]
+    with pytest.raises(CheckpointError, match=r"5 has no manifest.json: incomplete write"):
+        ckpt.restore({"w": jnp.zeros(2)}, step=5)
+
+
+# ----------------------------------------------------------------------------- mismatches
+
+
+def test_mismatch_lists_missing_unexpected_and_reshaped_paths(tmp_path):
+    ckpt, folder = saved(tmp_path, {"params": {"dense_0": {"w": jnp.zeros((64, 32))}}})
+    target = {"params": {"dense_0": {"w": jnp.zeros((64, 16))}, "dense_1": {"b": jnp.zeros(4)}}}
+    with pytest.raises(CheckpointMismatchError) as info:
+        ckpt.restore(target)
+    error = info.value
+    assert error.reshaped == ("params/dense_0/w",)
+    assert error.missing == ("params/dense_1/b",)
+    assert error.unexpected == ()
+    message = str(error)
+    assert f"checkpoint {folder} does not match the restore target" in message
+    assert "reshaped: params/dense_0/w saved (64, 32), expected (64, 16)" in message
+    assert "missing: params/dense_1/b expected (4,) float32" in message
+
+
+def test_mismatch_of_another_structure(tmp_path):
+    ckpt, _ = saved(tmp_path)
+    target = {"params": make_params(), "step": jnp.float32(0)}
+    with pytest.raises(
+        CheckpointMismatchError, match="retyped: step saved int32, expected float32"
+    ):
+        ckpt.restore(target)
+    try:
+        ckpt.restore(target)
+    except CheckpointMismatchError as error:
+        assert "opt_state/0/count" in error.unexpected and "key" in error.unexpected
+        assert error.retyped == ("step",) and error.missing == ()
+        assert "unexpected: opt_state/0/mu/dense_0/w saved (4, 3) float32" in str(error)
+
+
+def test_partial_restore_takes_matching_paths(tmp_path):
+    train_state = make_train_state(width=3)
+    ckpt, _ = saved(tmp_path, train_state)
+    target = {"params": make_params(width=5), "step": jnp.int32(0), "head": jnp.ones(2)}
+    tree, report = ckpt.restore_partial(target)
+    assert report == PartialRestore(
+        restored=("step",),
+        skipped=("head", "params/dense_0/b", "params/dense_0/w"),
+        unused=tuple(p for p in tree_paths(train_state) if p.startswith(("key", "opt_state"))),
+    )
+    assert int(tree["step"]) == 7
+    assert tree["params"] is not target["params"]
+    assert_trees_equal(tree["params"], target["params"])
+    assert_trees_equal(ckpt.restore(target, strict=False), tree)
+
+
+def test_partial_restore_of_a_pretrained_body(tmp_path):
+    body = make_params()
+    ckpt, _ = saved(tmp_path, {"params": body})
+    target = {"params": {**make_params(), "head": {"w": jnp.zeros((3, 2))}}}
+    tree, report = ckpt.restore_partial(target)
+    assert report.skipped == ("params/head/w",)
+    assert_trees_equal(tree["params"]["dense_0"], body["dense_0"])
+
+
+# ----------------------------------------------------------------------------- integrity
+
+
+def largest_data_file(folder: pathlib.Path) -> pathlib.Path:
+    files = [p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json"]
+    return max(files, key=lambda p: p.stat().st_size)
+
+
+def truncate(file: pathlib.Path) -> None:
+    file.write_bytes(file.read_bytes()[:-1])
+
+
+def flip_last_byte(file: pathlib.Path) -> None:
+    data = file.read_bytes()
+    file.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (truncate, r"file {rel} has \d+ bytes, the manifest says \d+"),
+        (flip_last_byte, r"file {rel} was modified \(sha256 differs\)"),
+        (lambda file: file.unlink(), r"file {rel} is missing"),
+        (lambda file: file.with_name("extra").write_bytes(b"x"), r"file {extra} is not in"),
+    ],
+)
+def test_tampered_file_is_refused(tmp_path, tamper, message):
+    ckpt, folder = saved(tmp_path)
+    file = largest_data_file(folder)
+    tamper(file)
+    rel = file.relative_to(folder).as_posix()
+    extra = file.with_name("extra").relative_to(folder).as_posix()
+    expected = re.escape(f"checkpoint {folder}: ") + message.format(rel=rel, extra=extra)
+    with pytest.raises(CheckpointError, match=expected):
+        ckpt.restore(make_train_state())
+
+
+def test_symlink_inside_checkpoint_is_refused(tmp_path):
+    ckpt, folder = saved(tmp_path)
+    file = largest_data_file(folder)
+    (tmp_path / "outside").write_bytes(file.read_bytes())
+    file.unlink()
+    file.symlink_to(tmp_path / "outside")
+    with pytest.raises(CheckpointError, match=re.escape(f"{file} is a symbolic link; refused")):
+        ckpt.restore(make_train_state())
+
+
+def test_symlinked_step_folder_is_refused(tmp_path):
+    ckpt, folder = saved(tmp_path)
+    os.symlink(folder, folder.with_name("8"))
+    assert ckpt.steps() == [7]
+    with pytest.raises(CheckpointError, match=r"/run/8 is a symbolic link; refused"):
+        ckpt.restore(make_train_state(), step=8)
+
+
+def edit_manifest(folder: pathlib.Path, edit) -> None:
+    file = folder / "manifest.json"
+    manifest = json.loads(file.read_text())
+    edit(manifest)
+    file.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("escape", ["../outside", "/etc/passwd", "arrays/../../outside"])
+def test_manifest_path_escaping_the_folder_is_refused(tmp_path, escape):
+    ckpt, folder = saved(tmp_path)
+    (tmp_path / "outside").write_bytes(b"x")
+    entry = {"size": 1, "sha256": "0" * 64}
+    edit_manifest(folder, lambda manifest: manifest["files"].update({escape: entry}))
+    message = f"manifest path {escape!r} leaves the folder"
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        ckpt.restore(make_train_state())
+
+
+def test_malformed_manifest_is_refused(tmp_path):
+    ckpt, folder = saved(tmp_path)
+    edit_manifest(folder, lambda manifest: manifest.pop("leaves"))
+    with pytest.raises(CheckpointError, match=r"manifest.json is malformed \('leaves'\)"):
+        ckpt.restore(make_train_state())
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"manifest\.json is malformed"):
+        ckpt.restore(make_train_state())
+
+
+def test_manifest_of_another_step_is_refused(tmp_path):
+    ckpt, folder = saved(tmp_path)
+    folder.rename(folder.with_name("9"))
+    with pytest.raises(CheckpointError, match=r"manifest\.json says step 7"):
+        ckpt.restore(make_train_state(), step=9)

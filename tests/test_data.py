@@ -1,0 +1,430 @@
+"""Tests for ``jaxnet.data``: every named dataset, the split, standardization and every error."""
+
+import dataclasses
+import doctest
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from jaxnet import data
+from jaxnet.data import dataset as dataset_module
+from jaxnet.data import embedded, registry, synthetic
+
+# name: (samples, feature_shape, num_classes)
+EXPECTED = {
+    "breast_cancer": (569, (30,), 2),
+    "digits": (1797, (64,), 10),
+    "iris": (150, (4,), 3),
+    "spirals": (400, (2,), 2),
+    "temperature": (1460, (1,), None),
+    "xor": (400, (2,), 2),
+}
+
+
+def _same_arrays(a: data.Dataset, b: data.Dataset) -> bool:
+    fields = ("x_train", "y_train", "x_test", "y_test", "feature_mean", "feature_std")
+    return all(np.array_equal(getattr(a, f), getattr(b, f)) for f in fields)
+
+
+def test_names_are_sorted_and_complete() -> None:
+    assert data.names() == tuple(sorted(EXPECTED))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_shapes_dtypes_and_metadata(name: str) -> None:
+    ds = data.load(name)
+    samples, feature_shape, num_classes = EXPECTED[name]
+    assert ds.name == name
+    assert ds.feature_shape == feature_shape
+    assert ds.num_features == math.prod(feature_shape)
+    assert ds.num_classes == num_classes
+    assert ds.num_test == math.ceil(0.2 * samples)
+    assert ds.num_train + ds.num_test == samples
+    assert ds.x_train.shape == (ds.num_train, *feature_shape)
+    assert ds.x_test.shape == (ds.num_test, *feature_shape)
+    assert ds.x_train.dtype == ds.x_test.dtype == np.float32
+    assert ds.feature_mean.shape == ds.feature_std.shape == feature_shape
+    assert np.isfinite(ds.x_train).all() and np.isfinite(ds.x_test).all()
+    if num_classes is None:
+        assert ds.task == "regression"
+        assert ds.y_train.shape == (ds.num_train, 1) and ds.y_test.shape == (ds.num_test, 1)
+        assert ds.y_train.dtype == ds.y_test.dtype == np.float32
+    else:
+        assert ds.task == "classification"
+        assert ds.y_train.shape == (ds.num_train,) and ds.y_test.shape == (ds.num_test,)
+        assert ds.y_train.dtype == ds.y_test.dtype == np.int32
+        labels = np.concatenate([ds.y_train, ds.y_test])
+        assert set(np.unique(labels)) == set(range(num_classes))
+
+
+def test_embedded_metadata() -> None:
+    digits = data.load("digits")
+    assert digits.image_shape == (8, 8, 1)
+    assert digits.target_names == tuple(str(i) for i in range(10))
+    assert digits.feature_names is not None and len(digits.feature_names) == 64
+    assert data.load("iris").target_names == ("setosa", "versicolor", "virginica")
+    assert data.load("breast_cancer").target_names == ("malignant", "benign")
+    assert data.load("temperature").target_names == ("temperature_celsius",)
+
+
+def test_breast_cancer_accepts_the_dashed_alias() -> None:
+    ds = data.load("breast-cancer")
+    assert ds.name == "breast_cancer"
+    assert _same_arrays(ds, data.load("breast_cancer"))
+
+
+@pytest.mark.parametrize("name", ["iris", "xor", "temperature"])
+def test_same_seed_gives_identical_arrays(name: str) -> None:
+    assert _same_arrays(data.load(name, seed=3), data.load(name, seed=3))
+
+
+@pytest.mark.parametrize("name", ["iris", "xor", "temperature"])
+def test_different_seed_gives_a_different_split(name: str) -> None:
+    assert not np.array_equal(data.load(name, seed=0).x_test, data.load(name, seed=1).x_test)
+
+
+def test_classification_split_is_stratified() -> None:
+    ds = data.load("iris")  # 50 of each class; 30 test samples
+    assert np.bincount(ds.y_test).tolist() == [10, 10, 10]
+    assert np.bincount(ds.y_train).tolist() == [40, 40, 40]
+
+
+def test_test_fraction_sets_the_test_size() -> None:
+    ds = data.load("iris", test_fraction=0.5)
+    assert (ds.num_train, ds.num_test) == (75, 75)
+
+
+def test_split_partitions_the_samples() -> None:
+    x = np.arange(20.0)[:, None]  # (20, 1): each sample is its own index
+    ds = data.from_arrays(x, x[:, 0], standardize=False)
+    seen = np.concatenate([ds.x_train[:, 0], ds.x_test[:, 0]])
+    assert sorted(seen.tolist()) == list(range(20))
+    assert np.array_equal(ds.x_train[:, 0], ds.y_train[:, 0])  # pairs stay together
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "iris", "xor"])
+def test_standardization_is_fitted_on_train_only(name: str) -> None:
+    ds = data.load(name)
+    np.testing.assert_allclose(ds.x_train.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(ds.x_train.std(axis=0), 1.0, atol=1e-4)
+    assert np.abs(ds.x_test.mean(axis=0)).max() > 1e-3  # test statistics were not used
+    raw = data.load(name, standardize=False)
+    np.testing.assert_allclose(ds.transform(raw.x_test), ds.x_test, rtol=1e-6)
+    np.testing.assert_allclose(ds.feature_mean, raw.x_train.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(ds.feature_std, raw.x_train.std(axis=0), rtol=1e-5)
+
+
+def test_constant_features_are_divided_by_one() -> None:
+    ds = data.load("digits")
+    constant = ds.feature_std == 1.0
+    assert constant.any()  # digits has pixels that are 0 in every training image
+    assert np.all(ds.x_train[:, constant] == 0.0)
+    std = ds.x_train[:, ~constant].std(axis=0)
+    np.testing.assert_allclose(std, 1.0, atol=1e-4)
+
+
+def test_standardize_false_keeps_raw_features() -> None:
+    ds = data.load("digits", standardize=False)
+    assert ds.x_train.min() == 0.0 and ds.x_train.max() == 16.0
+    assert np.all(ds.feature_mean == 0.0) and np.all(ds.feature_std == 1.0)
+
+
+def test_regression_targets_keep_their_units() -> None:
+    ds = data.load("temperature")
+    assert 8.0 < ds.y_train.mean() < 12.0  # °C, not standardized
+    assert ds.y_train.min() < -2.0 and ds.y_train.max() > 20.0
+
+
+def test_temperature_series_is_a_seasonal_curve() -> None:
+    series = data.temperature_series(seed=0, years=3)
+    assert series.shape == (3 * 365,) and series.dtype == np.float32
+    assert np.array_equal(series, data.temperature_series(seed=0, years=3))
+    assert not np.array_equal(series, data.temperature_series(seed=1, years=3))
+    january, july = series[:31].mean(), series[181:212].mean()
+    assert january < 2.0 and july > 18.0
+
+
+def test_temperature_feature_is_the_day_of_year() -> None:
+    source = synthetic.temperature(seed=0)
+    assert np.array_equal(source.y[:, 0], data.temperature_series(seed=0))
+    assert source.x[0, 0] == source.x[365, 0] == 0.0
+    assert source.x.min() >= 0.0 and source.x.max() < 1.0
+
+
+def _linear_least_squares_accuracy(x: np.ndarray, y: np.ndarray) -> float:
+    design = np.concatenate([x, np.ones((len(x), 1))], axis=1)  # (n, features + 1)
+    w, *_ = np.linalg.lstsq(design, 2.0 * y - 1.0, rcond=None)  # targets ±1
+    return float(np.mean((design @ w > 0) == y))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_xor_is_not_linearly_separable(seed: int) -> None:
+    ds = data.load("xor", seed=seed)
+    x = np.concatenate([ds.x_train, ds.x_test])
+    y = np.concatenate([ds.y_train, ds.y_test])
+    assert _linear_least_squares_accuracy(x, y) <= 0.75
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_xor_is_solved_by_one_hidden_layer(seed: int) -> None:
+    ds = data.load("xor", seed=seed, standardize=False)
+    x = np.concatenate([ds.x_train, ds.x_test])
+    y = np.concatenate([ds.y_train, ds.y_test])
+    hidden = (x @ np.ones((2, 2)) + np.array([-0.5, -1.5]) > 0).astype(float)  # (n, 2) steps
+    predicted = hidden @ np.array([1.0, -1.0]) > 0.5  # "a or b" and not "a and b"
+    assert np.all(predicted == y)
+
+
+def test_spirals_are_point_symmetric() -> None:
+    source = synthetic.spirals(seed=0, noise=0.0)
+    radius = np.linalg.norm(source.x, axis=1)
+    assert radius.min() >= 0.1 and radius.max() <= 1.0
+    assert np.bincount(source.y).tolist() == [200, 200]
+
+
+def test_from_arrays_infers_classification_from_integer_labels() -> None:
+    ds = data.from_arrays(np.zeros((10, 3)), np.array([0, 4] * 5))
+    assert ds.task == "classification" and ds.num_classes == 5
+    assert ds.feature_shape == (3,) and ds.name == "arrays"
+
+
+def test_from_arrays_infers_regression_from_float_targets() -> None:
+    ds = data.from_arrays(np.arange(10.0), np.arange(10.0), name="line")
+    assert ds.task == "regression" and ds.num_classes is None and ds.name == "line"
+    assert ds.feature_shape == (1,)  # 1-D x: one feature per sample
+    assert ds.y_train.shape == (8, 1) and ds.y_train.dtype == np.float32
+
+
+def test_from_arrays_accepts_integer_valued_float_labels_and_more_classes() -> None:
+    ds = data.from_arrays(np.zeros((4, 2)), [0.0, 1.0, 1.0, 0.0], task="classification")
+    assert ds.y_train.dtype == np.int32 and ds.num_classes == 2
+    ds = data.from_arrays(np.zeros((4, 2)), [0, 1, 1, 0], num_classes=7, test_fraction=0.5)
+    assert ds.num_classes == 7
+
+
+def test_from_arrays_keeps_image_feature_shape() -> None:
+    ds = data.from_arrays(np.ones((10, 8, 8, 1)), np.arange(10) % 2)
+    assert ds.feature_shape == (8, 8, 1) and ds.num_features == 64
+    assert ds.x_train.shape == (8, 8, 8, 1)
+
+
+def test_arrays_are_read_only_and_dataset_is_frozen() -> None:
+    ds = data.load("iris")
+    with pytest.raises(ValueError, match="read-only"):
+        ds.x_train[0, 0] = 1.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ds.name = "other"  # type: ignore[misc]
+
+
+def test_repr_shows_shapes_not_values() -> None:
+    text = repr(data.load("iris"))
+    assert text == (
+        "Dataset(name='iris', task='classification', num_classes=3, x_train=float32(120, 4), "
+        "y_train=int32(120,), x_test=float32(30, 4), y_test=int32(30,))"
+    )
+
+
+def _nan_x() -> data.Dataset:
+    x = np.zeros((6, 2))
+    x[2, 1] = x[4, 0] = np.nan
+    return data.from_arrays(x, np.arange(6) % 2)
+
+
+def _inf_y() -> data.Dataset:
+    y = np.zeros(6)
+    y[3] = np.inf
+    return data.from_arrays(np.zeros((6, 2)), y)
+
+
+X6 = np.zeros((6, 2))
+Y6 = np.arange(6) % 2
+
+# (id, call, exception, message pattern)
+ERRORS: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
+    (
+        "unknown_name",
+        lambda: data.load("digit"),
+        ValueError,
+        r"unknown dataset name 'digit'; known names: breast_cancer, digits, iris, spirals, "
+        r"temperature, xor; did you mean 'digits'\?",
+    ),
+    ("name_type", lambda: data.load(3), TypeError, r"name must be a str, got 3 of type int"),
+    (
+        "length_mismatch",
+        lambda: data.from_arrays(X6, np.arange(5)),
+        ValueError,
+        r"same number of samples, got len\(x\)=6 and len\(y\)=5",
+    ),
+    (
+        "nan_features",
+        _nan_x,
+        ValueError,
+        r"x contains 2 non-finite values \(NaN or Inf.*\); the first is in row 2",
+    ),
+    (
+        "inf_targets",
+        _inf_y,
+        ValueError,
+        r"y contains 1 non-finite values \(NaN or Inf.*\); the first is in row 3",
+    ),
+    (
+        "label_too_large",
+        lambda: data.from_arrays(X6, [0, 1, 2, 0, 5, 1], num_classes=3),
+        ValueError,
+        r"labels y must be in \[0, num_classes=3\), got 5 at index 4",
+    ),
+    (
+        "negative_label",
+        lambda: data.from_arrays(X6, [0, 1, -1, 0, 1, 1]),
+        ValueError,
+        r"labels y must be in \[0, num_classes=2\), got -1 at index 2",
+    ),
+    (
+        "non_integer_label",
+        lambda: data.from_arrays(X6, [0.0, 1.0, 0.5, 0.0, 1.0, 1.0], task="classification"),
+        ValueError,
+        r"labels y must be integers, got 0.5 at index 2 \(1 non-integer labels in all\)",
+    ),
+    (
+        "string_labels",
+        lambda: data.from_arrays(X6, list("abcabc"), task="classification"),
+        TypeError,
+        r"labels y must be integers, got dtype <U1",
+    ),
+    (
+        "one_hot_labels",
+        lambda: data.from_arrays(X6, np.eye(2, dtype=int)[Y6]),
+        ValueError,
+        r"labels y must have shape \(n,\), got \(6, 2\); pass integer class indices",
+    ),
+    (
+        "string_targets",
+        lambda: data.from_arrays(X6, list("abcabc")),
+        TypeError,
+        r"y must be a numeric \(integer, bool or float\) array, got dtype <U1",
+    ),
+    (
+        "targets_3d",
+        lambda: data.from_arrays(X6, np.zeros((6, 2, 2))),
+        ValueError,
+        r"targets y must have shape \(n,\) or \(n, n_targets\), got \(6, 2, 2\)",
+    ),
+    (
+        "empty",
+        lambda: data.from_arrays(np.zeros((0, 2)), np.zeros(0, int)),
+        ValueError,
+        r"x is empty: got shape \(0, 2\)",
+    ),
+    (
+        "scalar_x",
+        lambda: data.from_arrays(1.0, [1]),
+        ValueError,
+        r"x must have a leading sample axis, got a scalar",
+    ),
+    (
+        "scalar_y",
+        lambda: data.from_arrays(X6, 1),
+        ValueError,
+        r"y must have a leading sample axis, got a scalar",
+    ),
+    (
+        "string_features",
+        lambda: data.from_arrays(np.array(["a"] * 6), Y6),
+        TypeError,
+        r"x must be a numeric \(integer, bool or float\) array, got dtype <U1",
+    ),
+    (
+        "test_fraction_zero",
+        lambda: data.load("iris", test_fraction=0.0),
+        ValueError,
+        r"test_fraction must be in the open interval \(0, 1\), got 0.0",
+    ),
+    (
+        "test_fraction_one",
+        lambda: data.from_arrays(X6, Y6, test_fraction=1),
+        ValueError,
+        r"test_fraction must be in the open interval \(0, 1\), got 1",
+    ),
+    (
+        "empty_train_part",
+        lambda: data.from_arrays(X6[:2], Y6[:2], test_fraction=0.9),
+        ValueError,
+        r"test_fraction=0.9 with 2 samples gives 0 training and 2 test samples; "
+        r"both parts need at least one",
+    ),
+    (
+        "unknown_task",
+        lambda: data.from_arrays(X6, Y6, task="clasification"),
+        ValueError,
+        r"task must be one of 'classification', 'regression', got 'clasification'",
+    ),
+    (
+        "num_classes_for_regression",
+        lambda: data.from_arrays(X6, np.zeros(6), num_classes=3),
+        ValueError,
+        r"num_classes must be None for task='regression', got 3",
+    ),
+    (
+        "num_classes_zero",
+        lambda: data.from_arrays(X6, Y6, num_classes=0),
+        ValueError,
+        r"num_classes must be a positive integer, got 0",
+    ),
+    (
+        "num_classes_float",
+        lambda: data.from_arrays(X6, Y6, num_classes=2.0),
+        TypeError,
+        r"num_classes must be an int, got 2.0 of type float",
+    ),
+    (
+        "transform_shape",
+        lambda: data.load("iris").transform(np.zeros((2, 5))),
+        ValueError,
+        r"transform: expected x of shape \(\.\.\., 4\), got \(2, 5\)",
+    ),
+    (
+        "temperature_years",
+        lambda: data.temperature_series(years=0),
+        ValueError,
+        r"years must be a positive integer, got 0",
+    ),
+    (
+        "temperature_noise",
+        lambda: data.temperature_series(noise=-1.0),
+        ValueError,
+        r"noise must be a non-negative number, got -1.0",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "exception", "match"),
+    [case[1:] for case in ERRORS],
+    ids=[case[0] for case in ERRORS],
+)
+def test_errors_name_the_argument_and_the_values(
+    call: Callable[[], Any], exception: type[Exception], match: str
+) -> None:
+    with pytest.raises(exception, match=match):
+        call()
+
+
+@pytest.mark.parametrize(
+    "module", [data, dataset_module, embedded, registry, synthetic], ids=lambda m: m.__name__
+)
+def test_docstring_examples_run(module: Any) -> None:
+    failed, attempted = doctest.testmod(module, verbose=False)
+    assert attempted > 0 and failed == 0
+
+
+@pytest.mark.parametrize("name", [n for n in data.__all__ if callable(getattr(data, n))])
+def test_public_names_are_documented(name: str) -> None:
+    doc = getattr(data, name).__doc__ or ""
+    assert "Example:" in doc
+    if name not in ("Dataset", "names"):  # a class, and a function without arguments
+        assert "Args:" in doc
+    if name != "Dataset":
+        assert "Returns:" in doc
