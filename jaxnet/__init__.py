@@ -25,7 +25,7 @@ from jaxnet.core import (
     residual,
     serial,
 )
-from jaxnet.summary import summary
+from jaxnet.summary import SummaryRow, summary, summary_rows
 
 __version__ = "0.1.0"
 
@@ -48,4 +48,6 @@ __all__ = [
     "residual",
     "serial",
     "summary",
+    "summary_rows",
+    "SummaryRow",
 ]

@@ -14,9 +14,10 @@ def accuracy(logits: Array, labels: Array) -> Array:
 
     * multi-class, integer labels: ``logits (..., C)``, ``labels (...)``; the prediction is the
       argmax over the last axis;
-    * multi-class, one-hot (or soft) labels: both ``(..., C)``; the label is their argmax;
-    * binary: ``logits`` and 0/1 ``labels`` of the same shape with a last axis of 1 (or labels
-      of float dtype and no class axis); the prediction is ``logits > 0``.
+    * multi-class, one-hot (or soft) labels: both ``(batch, ..., C)`` with ``C > 1``; the label
+      is their argmax;
+    * binary: ``logits`` and 0/1 ``labels`` of the same shape, either ``(batch,)`` or with a last
+      axis of 1; the prediction is ``logits > 0``.
 
     Returns:
       A float32 scalar in [0, 1].
@@ -32,7 +33,7 @@ def accuracy(logits: Array, labels: Array) -> Array:
     integer_labels = jnp.issubdtype(labels.dtype, jnp.integer)
     if integer_labels and logits.ndim >= 1 and labels.shape == logits.shape[:-1]:
         hits = jnp.argmax(logits, axis=-1) == labels
-    elif logits.shape == labels.shape and logits.ndim >= 1 and logits.shape[-1] > 1:
+    elif logits.shape == labels.shape and logits.ndim >= 2 and logits.shape[-1] > 1:
         hits = jnp.argmax(logits, axis=-1) == jnp.argmax(labels, axis=-1)
     elif logits.shape == labels.shape:
         hits = (logits > 0) == (labels > 0.5)

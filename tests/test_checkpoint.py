@@ -110,6 +110,33 @@ def test_restore_an_older_step(tmp_path):
     np.testing.assert_array_equal(ckpt.restore({"w": jnp.zeros(2)})["w"], jnp.ones(2))
 
 
+def test_resumed_training_matches_an_unbroken_run(tmp_path):
+    optimizer = optax.adam(0.1)
+
+    @jax.jit
+    def train_step(train_state: dict) -> dict:
+        key, noise_key = jax.random.split(train_state["key"])
+        target = jax.random.normal(noise_key, (3,))
+        loss = lambda params: jnp.sum((params["dense_0"]["b"] - target) ** 2)  # noqa: E731
+        grads = jax.grad(loss)(train_state["params"])
+        updates, opt_state = optimizer.update(grads, train_state["opt_state"])
+        params = optax.apply_updates(train_state["params"], updates)
+        step = train_state["step"] + 1
+        return {**train_state, "params": params, "opt_state": opt_state, "step": step, "key": key}
+
+    def run(train_state: dict, steps: int) -> dict:
+        for _ in range(steps):
+            train_state = train_step(train_state)
+        return train_state
+
+    start = {**make_train_state(), "opt_state": optimizer.init(make_params())}
+    unbroken = run(start, 4)
+    ckpt = Checkpointer(tmp_path)
+    ckpt.save(2, run(start, 2))
+    resumed = run(ckpt.restore(jax.eval_shape(lambda: start)), 2)
+    assert_trees_equal(resumed, unbroken)
+
+
 def test_tree_paths_names_dict_keys_indices_and_fields():
     paths = tree_paths(make_train_state())
     assert paths["params/dense_0/w"] == ((4, 3), jnp.float32)
@@ -148,6 +175,16 @@ def test_best_mode_min_and_ties_go_to_the_earlier_step(tmp_path):
         ckpt.save(step, {"w": jnp.zeros(1)}, metric=loss)
     assert ckpt.best_step() == 2
     assert ckpt.steps() == [2, 4]
+
+
+def test_saves_without_metric_are_never_best(tmp_path):
+    ckpt = Checkpointer(tmp_path, max_to_keep=1)
+    ckpt.save(1, {"w": jnp.zeros(1)})
+    assert ckpt.best_step() is None
+    ckpt.save(2, {"w": jnp.zeros(1)}, metric=0.1)
+    ckpt.save(3, {"w": jnp.zeros(1)})
+    assert ckpt.steps() == [2, 3]
+    assert ckpt.best_step() == 2
 
 
 def test_no_checkpoints(tmp_path):
@@ -292,6 +329,15 @@ def test_partial_restore_of_a_pretrained_body(tmp_path):
     assert_trees_equal(tree["params"]["dense_0"], body["dense_0"])
 
 
+def test_partial_restore_keeps_abstract_leaves_it_cannot_fill(tmp_path):
+    ckpt, _ = saved(tmp_path, {"w": jnp.ones(2)})
+    head = jax.ShapeDtypeStruct((3,), jnp.float32)
+    tree, report = ckpt.restore_partial({"w": jax.ShapeDtypeStruct((2,), jnp.float32), "h": head})
+    assert report == PartialRestore(restored=("w",), skipped=("h",), unused=())
+    assert tree["h"] is head
+    np.testing.assert_array_equal(tree["w"], jnp.ones(2))
+
+
 # ----------------------------------------------------------------------------- integrity
 
 
@@ -347,6 +393,15 @@ def test_symlinked_step_folder_is_refused(tmp_path):
         ckpt.restore(make_train_state(), step=8)
 
 
+def test_special_file_is_refused(tmp_path):
+    ckpt, folder = saved(tmp_path)
+    os.mkfifo(folder / "pipe")
+    with pytest.raises(
+        CheckpointError, match=re.escape(f"{folder / 'pipe'} is not a regular file")
+    ):
+        ckpt.restore(make_train_state())
+
+
 def edit_manifest(folder: pathlib.Path, edit) -> None:
     file = folder / "manifest.json"
     manifest = json.loads(file.read_text())
@@ -365,11 +420,26 @@ def test_manifest_path_escaping_the_folder_is_refused(tmp_path, escape):
         ckpt.restore(make_train_state())
 
 
-def test_malformed_manifest_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda manifest: manifest.pop("leaves"), r"\('leaves'\)"),
+        (
+            lambda manifest: manifest.update(leaves=manifest["leaves"] * 2),
+            "leaf path appears twice",
+        ),
+        (lambda manifest: manifest.update(format="other/9"), "format 'other/9', expected"),
+    ],
+)
+def test_malformed_manifest_is_refused(tmp_path, edit, message):
     ckpt, folder = saved(tmp_path)
-    edit_manifest(folder, lambda manifest: manifest.pop("leaves"))
-    with pytest.raises(CheckpointError, match=r"manifest.json is malformed \('leaves'\)"):
+    edit_manifest(folder, edit)
+    with pytest.raises(CheckpointError, match=r"manifest\.json is malformed .*" + message):
         ckpt.restore(make_train_state())
+
+
+def test_manifest_that_is_not_json_is_refused(tmp_path):
+    ckpt, folder = saved(tmp_path)
     (folder / "manifest.json").write_text("{not json")
     with pytest.raises(CheckpointError, match=r"manifest\.json is malformed"):
         ckpt.restore(make_train_state())
