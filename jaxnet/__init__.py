@@ -9,9 +9,10 @@ arrays; ``jax.grad`` and ``jax.jit`` compile backpropagation; optax supplies the
 (1, 4)
 """
 
-from jaxnet import losses, metrics, nn
+from jaxnet import data, losses, metrics, nn, train
 from jaxnet.core import (
     ApplyFn,
+    CaptureFn,
     InitFn,
     Layer,
     Params,
@@ -19,6 +20,7 @@ from jaxnet.core import (
     ShapeError,
     State,
     elementwise,
+    intermediates,
     named,
     output_shape,
     parallel,
@@ -31,14 +33,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ApplyFn",
+    "CaptureFn",
     "InitFn",
     "Layer",
     "Params",
     "Shape",
     "ShapeError",
     "State",
+    "SummaryRow",
     "__version__",
+    "data",
     "elementwise",
+    "intermediates",
     "losses",
     "metrics",
     "named",
@@ -49,5 +55,5 @@ __all__ = [
     "serial",
     "summary",
     "summary_rows",
-    "SummaryRow",
+    "train",
 ]

@@ -74,6 +74,9 @@ class Layer(NamedTuple):
       fixed_name: if True, combinators use ``name`` as it is, without a counter (see :func:`named`).
       sublayers: for combinators, ``input_shape -> [(child_name, child, child_input_shape), ...]``;
         ``None`` for a leaf. Used by :func:`jaxnet.summary` to walk a network.
+      capture: for combinators, ``apply`` that also returns every sublayer's output by relative
+        path (``{"dense_0": y0, "serial_0/dense_0": ...}``, in the order computed); ``None`` for a
+        leaf. Used by :func:`intermediates`.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -88,6 +91,47 @@ class Layer(NamedTuple):
     name: str = "layer"
     fixed_name: bool = False
     sublayers: Callable[[Shape], list[tuple[str, Layer, Shape]]] | None = None
+    capture: CaptureFn | None = None
+
+
+class CaptureFn(Protocol):
+    """``capture(params, state, x, *, key=None, train=False) -> (y, new_state, outputs)``."""
+
+    def __call__(
+        self,
+        params: Params,
+        state: State,
+        x: Array,
+        *,
+        key: Array | None = None,
+        train: bool = False,
+    ) -> tuple[Array, State, dict[str, Array]]:
+        """Like ``apply``, plus each sublayer's output keyed by its path below this layer."""
+        ...
+
+
+Run = Callable[
+    [Params, State, Array, "Array | None", bool, "dict[str, Array] | None"], tuple[Array, State]
+]
+"""A combinator's body: ``apply`` that records sublayer outputs into a dict when one is given."""
+
+
+def _apply_and_capture(run: Run) -> tuple[ApplyFn, CaptureFn]:
+    """The ``apply`` and ``capture`` functions of a combinator, both from one body."""
+
+    def apply(
+        params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
+    ) -> tuple[Array, State]:
+        return run(params, state, x, key, train, None)
+
+    def capture(
+        params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
+    ) -> tuple[Array, State, dict[str, Array]]:
+        outputs: dict[str, Array] = {}
+        y, new_state = run(params, state, x, key, train, outputs)
+        return y, new_state, outputs
+
+    return apply, capture
 
 
 class ShapeError(ValueError):
@@ -196,13 +240,23 @@ def _apply_child(
     x: Array,
     key: Array | None,
     train: bool,
+    outputs: dict[str, Array] | None,
 ) -> tuple[Array, State]:
+    """Apply the child called ``name``; record its output (and its sublayers') into ``outputs``."""
+    args = (params.get(name, {}), state.get(name, {}), x)
+    child_key = _child_key(key, name)
     try:
-        return layer.apply(
-            params.get(name, {}), state.get(name, {}), x, key=_child_key(key, name), train=train
-        )
+        with jax.named_scope(name):  # the path shows up in profiles and HLO metadata
+            if outputs is None or layer.capture is None:
+                y, new_state = layer.apply(*args, key=child_key, train=train)
+            else:
+                y, new_state, inner = layer.capture(*args, key=child_key, train=train)
+                outputs.update({f"{name}/{path}": value for path, value in inner.items()})
     except ShapeError as error:
         raise _reraise_with_path(error, root, name) from None
+    if outputs is not None:
+        outputs[name] = y
+    return y, new_state
 
 
 def _put(tree: dict[str, Any], name: str, value: dict[str, Any]) -> None:
@@ -244,12 +298,17 @@ def serial(*layers: Layer) -> Layer:
             _put(state, name, s)
         return shape, params, state
 
-    def apply(
-        params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
+    def run(
+        params: Params,
+        state: State,
+        x: Array,
+        key: Array | None,
+        train: bool,
+        outputs: dict[str, Array] | None,
     ) -> tuple[Array, State]:
         new_state: State = {}
         for name, layer in zip(names, layers, strict=True):
-            x, s = _apply_child(layer, name, "serial", params, state, x, key, train)
+            x, s = _apply_child(layer, name, "serial", params, state, x, key, train, outputs)
             _put(new_state, name, s)
         return x, new_state
 
@@ -261,7 +320,8 @@ def serial(*layers: Layer) -> Layer:
             shape = output_shape(layer, shape)
         return rows
 
-    return Layer(init, apply, "serial", sublayers=sublayers)
+    apply, capture = _apply_and_capture(run)
+    return Layer(init, apply, "serial", sublayers=sublayers, capture=capture)
 
 
 _COMBINE = ("concat", "sum")
@@ -322,25 +382,31 @@ def parallel(*layers: Layer, combine: str = "concat") -> Layer:
             _put(state, name, s)
         return _combine_shapes(shapes, combine), params, state
 
-    def apply(
-        params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
+    def run(
+        params: Params,
+        state: State,
+        x: Array,
+        key: Array | None,
+        train: bool,
+        outputs: dict[str, Array] | None,
     ) -> tuple[Array, State]:
-        outputs: list[Array] = []
+        branches: list[Array] = []
         new_state: State = {}
         for name, layer in zip(names, layers, strict=True):
-            y, s = _apply_child(layer, name, "parallel", params, state, x, key, train)
-            outputs.append(y)
+            y, s = _apply_child(layer, name, "parallel", params, state, x, key, train, outputs)
+            branches.append(y)
             _put(new_state, name, s)
-        _combine_shapes([y.shape for y in outputs], combine)
+        _combine_shapes([y.shape for y in branches], combine)
         if combine == "concat":
-            return jnp.concatenate(outputs, axis=-1), new_state
-        return sum(outputs[1:], start=outputs[0]), new_state
+            return jnp.concatenate(branches, axis=-1), new_state
+        return sum(branches[1:], start=branches[0]), new_state
 
     def sublayers(input_shape: Shape) -> list[tuple[str, Layer, Shape]]:
         shape = as_shape(input_shape, layer="parallel")
         return [(name, layer, shape) for name, layer in zip(names, layers, strict=True)]
 
-    return Layer(init, apply, "parallel", sublayers=sublayers)
+    apply, capture = _apply_and_capture(run)
+    return Layer(init, apply, "parallel", sublayers=sublayers, capture=capture)
 
 
 def residual(layer: Layer) -> Layer:
@@ -370,16 +436,22 @@ def residual(layer: Layer) -> Layer:
             )
         return shape, ({name: p} if p else {}), ({name: s} if s else {})
 
-    def apply(
-        params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
+    def run(
+        params: Params,
+        state: State,
+        x: Array,
+        key: Array | None,
+        train: bool,
+        outputs: dict[str, Array] | None,
     ) -> tuple[Array, State]:
-        y, s = _apply_child(layer, name, "residual", params, state, x, key, train)
+        y, s = _apply_child(layer, name, "residual", params, state, x, key, train, outputs)
         return x + y, ({name: s} if s else {})
 
     def sublayers(input_shape: Shape) -> list[tuple[str, Layer, Shape]]:
         return [(name, layer, as_shape(input_shape, layer="residual"))]
 
-    return Layer(init, apply, "residual", sublayers=sublayers)
+    apply, capture = _apply_and_capture(run)
+    return Layer(init, apply, "residual", sublayers=sublayers, capture=capture)
 
 
 def named(name: str, layer: Layer) -> Layer:
@@ -412,7 +484,23 @@ def named(name: str, layer: Layer) -> Layer:
         except ShapeError as error:
             raise ShapeError(error.message, root=name, path=error.path) from None
 
-    return Layer(init, apply, name, fixed_name=True, sublayers=layer.sublayers)
+    def capture(
+        params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
+    ) -> tuple[Array, State, dict[str, Array]]:
+        assert layer.capture is not None  # only used when the wrapped layer has one
+        try:
+            return layer.capture(params, state, x, key=key, train=train)
+        except ShapeError as error:
+            raise ShapeError(error.message, root=name, path=error.path) from None
+
+    return Layer(
+        init,
+        apply,
+        name,
+        fixed_name=True,
+        sublayers=layer.sublayers,
+        capture=None if layer.capture is None else capture,
+    )
 
 
 def output_shape(layer: Layer, input_shape: Sequence[int | None]) -> Shape:
@@ -451,3 +539,36 @@ def elementwise(fn: Callable[[Array], Array], name: str) -> Layer:
         return fn(x), state
 
     return Layer(init, apply, name)
+
+
+def intermediates(
+    net: Layer,
+    params: Params,
+    state: State,
+    x: Array,
+    *,
+    key: Array | None = None,
+    train: bool = False,
+) -> dict[str, Array]:
+    """Every layer's output for input ``x``, keyed by path.
+
+    Called eagerly, the dict is in the order the outputs were computed (forward order); under
+    ``jit`` JAX returns dicts with sorted keys.
+
+    The forward propagation made visible: ``{"serial/dense_0": ..., "serial/sigmoid_0": ...,
+    ..., "serial": y}``. Combinators appear after their sublayers, holding their own output.
+    Works under ``jit``; useful for plotting activations and for finding where values go
+    non-finite.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxnet as jn
+      >>> net = jn.serial(jn.nn.Dense(3), jn.nn.Relu)
+      >>> _, params, state = net.init(jax.random.key(0), (2, 4))
+      >>> list(jn.intermediates(net, params, state, jnp.ones((2, 4))))
+      ['serial/dense_0', 'serial/relu_0', 'serial']
+    """
+    if net.capture is None:
+        y, _ = net.apply(params, state, x, key=key, train=train)
+        return {net.name: y}
+    y, _, outputs = net.capture(params, state, x, key=key, train=train)
+    return {**{f"{net.name}/{path}": value for path, value in outputs.items()}, net.name: y}

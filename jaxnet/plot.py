@@ -1,0 +1,42 @@
+"""Figures with matplotlib (Agg backend: files only, no window)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def plot_curves(
+    history: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], *, title: str = ""
+) -> None:
+    """Plot train and test curves per epoch, one panel per metric (loss, accuracy, ...).
+
+    Args:
+      history: ``fit``'s history rows (``epoch``, ``train_<m>``, ``test_<m>``).
+      path: the PNG file to write.
+      title: the figure title.
+    """
+    metrics = sorted({k.split("_", 1)[1] for row in history for k in row if k.startswith("train_")})
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5), squeeze=False)
+    epochs = [row["epoch"] for row in history]
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for split in ("train", "test"):
+            values = [row.get(f"{split}_{metric}") for row in history]
+            if any(v is not None for v in values):
+                ax.plot(epochs, values, marker=".", label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        if metric == "loss":
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,44 @@
+"""Training: the train state, the pure step, the fused ``fit`` loop, run folders, checkpoints."""
+
+from jaxnet.train.checkpoint import (
+    Checkpointer,
+    CheckpointError,
+    CheckpointMismatchError,
+    PartialRestore,
+    tree_paths,
+)
+from jaxnet.train.epoch import epoch_batches, make_epoch
+from jaxnet.train.fit import EarlyStopping, FitResult, evaluate, fit, initial_state
+from jaxnet.train.freeze import freeze, param_paths, trainable_mask
+from jaxnet.train.guard import NonFiniteError
+from jaxnet.train.run import LoadedRun, RunFolder, default_run_dir, load
+from jaxnet.train.state import TrainState, epoch_key, step_key
+from jaxnet.train.step import make_eval_step, make_train_step
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "Checkpointer",
+    "EarlyStopping",
+    "FitResult",
+    "LoadedRun",
+    "NonFiniteError",
+    "PartialRestore",
+    "RunFolder",
+    "TrainState",
+    "default_run_dir",
+    "epoch_batches",
+    "epoch_key",
+    "evaluate",
+    "fit",
+    "freeze",
+    "initial_state",
+    "load",
+    "make_epoch",
+    "make_eval_step",
+    "make_train_step",
+    "param_paths",
+    "step_key",
+    "trainable_mask",
+    "tree_paths",
+]

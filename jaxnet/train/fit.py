@@ -1,0 +1,376 @@
+"""``fit``: the convenience loop over the pure step, fused, guarded and checkpointed.
+
+Each epoch is one compiled call: the data already lives on the device, the epoch's shuffle is
+drawn with ``jax.random`` inside the call, and every step of the epoch runs in one
+``lax.scan`` with the state's buffers donated. The host syncs once per epoch, to report
+progress, evaluate on the test split, write ``metrics.jsonl`` and save a checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from jaxnet.core import Array, Layer
+from jaxnet.data import Dataset
+from jaxnet.train.epoch import epoch_batches, make_epoch
+from jaxnet.train.freeze import Trainable, freeze
+from jaxnet.train.guard import explain_nonfinite
+from jaxnet.train.run import CURVES, RunFolder
+from jaxnet.train.state import TrainState
+from jaxnet.train.step import LossFn, MetricFns, make_eval_step, make_train_step
+
+Callback = Callable[[dict[str, Any], TrainState], bool | None]
+"""``callback(row, train_state)`` after each epoch; returning True stops training."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlyStopping:
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    Args:
+      monitor: a history key such as ``"test_loss"`` or ``"test_accuracy"``.
+      patience: epochs without improvement to tolerate, a positive int.
+      mode: ``"min"`` (lower is better) or ``"max"``; by default ``"max"`` for accuracies and
+        ``"min"`` otherwise.
+      min_delta: the smallest change that counts as improvement, >= 0.
+    """
+
+    monitor: str = "test_loss"
+    patience: int = 5
+    mode: str | None = None
+    min_delta: float = 0.0
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.patience, bool)
+            or not isinstance(self.patience, int)
+            or self.patience < 1
+        ):
+            raise ValueError(
+                f"EarlyStopping: patience must be a positive int, got {self.patience!r}"
+            )
+        if self.mode not in (None, "min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {self.mode!r}")
+        if not self.min_delta >= 0:
+            raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {self.min_delta!r}")
+
+    def should_stop(self, history: Sequence[Mapping[str, Any]]) -> bool:
+        """True once the last ``patience`` epochs brought no improvement on the best before."""
+        if len(history) <= self.patience:
+            return False
+        sign = 1.0 if _mode_for(self.monitor, self.mode) == "max" else -1.0
+        values = [sign * float(row[self.monitor]) for row in history]
+        best_before = max(values[: -self.patience])
+        return max(values[-self.patience :]) <= best_before + self.min_delta
+
+
+class FitResult(NamedTuple):
+    """What ``fit`` returns.
+
+    Attributes:
+      train_state: the final state (the last good one if training stopped early).
+      history: one dict per epoch: ``epoch``, ``step``, ``seconds``, ``train_<metric>`` (the mean
+        over the epoch's steps) and ``test_<metric>`` (after the epoch).
+      run_dir: the run folder, or None.
+      stopped: ``"completed"``, ``"early_stopping"``, ``"callback"`` or ``"interrupted"``.
+    """
+
+    train_state: TrainState
+    history: list[dict[str, Any]]
+    run_dir: pathlib.Path | None
+    stopped: str
+
+
+def _mode_for(monitor: str, mode: str | None) -> str:
+    return mode or ("max" if "accuracy" in monitor else "min")
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"fit: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def initial_state(
+    net: Layer,
+    optimizer: optax.GradientTransformation,
+    data: Dataset,
+    *,
+    seed: int = 0,
+    trainable: Trainable = None,
+) -> TrainState:
+    """The state ``fit`` starts from (same seed, same params), its optimizer wrapped by
+    ``trainable``; a restore target for the run's checkpoints."""
+    input_shape = (None, *data.feature_shape)
+    return TrainState.create(
+        net, freeze(optimizer, trainable), input_shape, key=jax.random.key(seed)
+    )
+
+
+def evaluate(
+    eval_step: Callable[[TrainState, Any], dict[str, Array]],
+    train_state: TrainState,
+    x: jax.typing.ArrayLike,
+    y: jax.typing.ArrayLike,
+    *,
+    batch_size: int = 4096,
+) -> dict[str, float]:
+    """Metrics over all of ``(x, y)``, in chunks of ``batch_size``, weighted by chunk size."""
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    totals: dict[str, float] = {}
+    for start in range(0, x.shape[0], batch_size):
+        chunk = eval_step(
+            train_state, (x[start : start + batch_size], y[start : start + batch_size])
+        )
+        size = min(batch_size, x.shape[0] - start)
+        for name, value in jax.device_get(chunk).items():
+            totals[name] = totals.get(name, 0.0) + float(value) * size
+    return {name: total / x.shape[0] for name, total in totals.items()}
+
+
+class _StopRequest:
+    """Set by the first Ctrl-C during ``fit``: finish the epoch, save, stop."""
+
+    requested = False
+
+
+@contextmanager
+def _graceful_interrupt(stop: _StopRequest) -> Iterator[None]:
+    """Turn the first SIGINT into a stop request; a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.requested = True
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _check_fit_args(
+    data: Any, epochs: Any, batch_size: Any, monitor: str, names: list[str]
+) -> None:
+    if not isinstance(data, Dataset):
+        raise TypeError(
+            f"fit: data must be a jaxnet.data.Dataset (use jn.data.load(name) or "
+            f"jn.data.from_arrays(x, y)), got {type(data).__name__}"
+        )
+    _positive_int(epochs, "epochs")
+    _positive_int(batch_size, "batch_size")
+    if batch_size > data.num_train:
+        raise ValueError(
+            f"fit: batch_size={batch_size} is larger than the {data.num_train} training examples"
+        )
+    if monitor not in names:
+        raise ValueError(f"fit: cannot monitor {monitor!r}; the history has {names}")
+
+
+class _Run:
+    """The files of a fit: run folder and checkpoints, or nothing when run_dir is None."""
+
+    def __init__(self, run_dir: Any, config: dict[str, Any], resume: bool, keep: int, mode: str):
+        self.folder = None if run_dir is None else RunFolder(run_dir)
+        self.config, self.resume = config, resume
+        self.checkpoints = (
+            None
+            if self.folder is None
+            else self.folder.checkpointer(max_to_keep=keep, best_mode=mode)
+        )
+
+    def start(self, fresh: TrainState) -> tuple[TrainState, list[dict[str, Any]]]:
+        """The state and history to start from: fresh, or the latest checkpoint when resuming."""
+        if self.folder is None or self.checkpoints is None:
+            return fresh, []
+        latest = self.checkpoints.latest_step()
+        if not self.resume:
+            if latest is not None:
+                raise ValueError(
+                    f"fit: run folder {str(self.folder.path)!r} already holds checkpoints; "
+                    "pass resume=True to continue it, or choose another folder"
+                )
+            self.folder.write_config(self.config)
+            self.folder.write_metrics([])
+            return fresh, []
+        if latest is None:
+            raise FileNotFoundError(
+                f"fit: cannot resume: run folder {str(self.folder.path)!r} has no checkpoint"
+            )
+        state = self.checkpoints.restore(fresh, latest)
+        history = [row for row in self.folder.read_metrics() if row["epoch"] <= latest]
+        self.folder.write_metrics(history)
+        self.folder.write_config({**self.folder.read_config(), **self.config})
+        return state, history
+
+    def save(self, epoch: int, state: TrainState, row: dict[str, Any], metric: str) -> None:
+        if self.folder is None or self.checkpoints is None:
+            return
+        self.folder.append_metrics(row)
+        self.checkpoints.save(epoch, state, metric=row[metric])
+
+    def last_checkpoint(self) -> pathlib.Path | None:
+        if self.checkpoints is None or self.checkpoints.latest_step() is None:
+            return None
+        return self.checkpoints.directory / str(self.checkpoints.latest_step())
+
+
+def fit(
+    net: Layer,
+    data: Dataset,
+    *,
+    optimizer: optax.GradientTransformation,
+    loss: LossFn,
+    epochs: int = 10,
+    batch_size: int = 128,
+    seed: int = 0,
+    metrics: MetricFns | None = None,
+    trainable: Trainable = None,
+    monitor: str | None = None,
+    early_stopping: EarlyStopping | None = None,
+    callbacks: Sequence[Callback] = (),
+    run_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    keep_checkpoints: int = 3,
+    config: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> FitResult:
+    """Train ``net`` on ``data`` for ``epochs`` epochs; evaluate on the test split after each.
+
+    Args:
+      net: the network; its input shape is ``(batch, *data.feature_shape)``.
+      data: a :class:`jaxnet.data.Dataset`.
+      optimizer: any optax transformation (``optax.sgd(η)`` is the lecture's ``u ← u − η∇L``).
+      loss: ``loss(predictions, targets) -> scalar``.
+      epochs: the number of passes over the training split, counted from epoch 0 even when
+        resuming (``epochs=4, resume=True`` after 2 epochs trains 2 more).
+      batch_size: examples per step; the remainder of each shuffle is left out of that epoch.
+      seed: seeds initialization, shuffling and dropout; the same seed gives the same params.
+      metrics: extra ``name -> fn(predictions, targets)``, e.g.
+        ``{"accuracy": jn.metrics.accuracy}``.
+      trainable: train only these params: a glob over paths (``"dense_1/*"``) or a predicate;
+        the others stay frozen (an optax mask).
+      monitor: the history key that picks the best checkpoint; default ``test_accuracy`` when
+        an accuracy metric is given, else ``test_loss``.
+      early_stopping: stop when its monitored value stops improving.
+      callbacks: ``callback(row, train_state)`` after each epoch; returning True stops.
+      run_dir: where to write config.json, metrics.jsonl and checkpoints; None writes nothing.
+      resume: continue from the latest checkpoint in ``run_dir`` (bit for bit the same as a
+        run that never stopped).
+      keep_checkpoints: how many recent checkpoints to keep (the best is always kept too).
+      config: extra entries for config.json (recipes store what rebuilds the net).
+      progress: show a tqdm progress bar on stderr.
+
+    Returns:
+      A :class:`FitResult`.
+
+    Raises:
+      NonFiniteError: when a loss or gradient goes non-finite; names the step and the first
+        layer whose output or gradient did, and keeps the last good checkpoint.
+      ValueError, TypeError: for bad arguments, before anything is compiled.
+
+    Ctrl-C finishes the current epoch, saves a checkpoint and returns (``stopped ==
+    "interrupted"``); a second Ctrl-C interrupts at once.
+    """
+    metric_fns = dict(metrics or {})
+    names = [f"{split}_{m}" for split in ("train", "test") for m in ("loss", *metric_fns)]
+    monitor = monitor or ("test_accuracy" if "accuracy" in metric_fns else "test_loss")
+    _check_fit_args(data, epochs, batch_size, monitor, names)
+    if early_stopping is not None and early_stopping.monitor not in names:
+        raise ValueError(
+            f"fit: early_stopping cannot monitor {early_stopping.monitor!r}; "
+            f"the history has {names}"
+        )
+
+    optimizer = freeze(optimizer, trainable)
+    fresh = TrainState.create(net, optimizer, (None, *data.feature_shape), key=jax.random.key(seed))
+    settings = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "monitor": monitor}
+    run = _Run(
+        run_dir, {**settings, **(config or {})}, resume, keep_checkpoints, _mode_for(monitor, None)
+    )
+    train_state, history = run.start(fresh)
+
+    train_step = make_train_step(net, loss, optimizer, metrics=metric_fns)
+    run_epoch = jax.jit(make_epoch(train_step, batch_size), donate_argnums=0)
+    eval_step = jax.jit(make_eval_step(net, loss, metrics=metric_fns))
+    x_train, y_train = jax.device_put(data.x_train), jax.device_put(data.y_train)
+    x_test, y_test = jax.device_put(data.x_test), jax.device_put(data.y_test)
+    steps = data.num_train // batch_size
+
+    stop, stopped = _StopRequest(), "completed"
+    bar = tqdm(
+        total=epochs,
+        initial=len(history),
+        disable=not progress,
+        desc=str((config or {}).get("recipe", net.name)),
+        unit="epoch",
+    )
+    with bar, _graceful_interrupt(stop):
+        for epoch in range(len(history), epochs):
+            start = time.perf_counter()
+            train_state, step_metrics, finite = run_epoch(
+                train_state, x_train, y_train, jnp.int32(epoch)
+            )
+            step_metrics, finite = jax.device_get((step_metrics, finite))
+            if not finite.all():
+                good = int(np.argmin(finite))
+                batches = epoch_batches(
+                    train_state.key, jnp.int32(epoch), x_train, y_train, batch_size
+                )
+                batch = (batches[0][good], batches[1][good])
+                raise explain_nonfinite(
+                    net, loss, train_step, train_state, batch, run.last_checkpoint()
+                )
+            row: dict[str, Any] = {"epoch": epoch + 1, "step": int(train_state.step)}
+            row |= {
+                f"train_{k}": float(np.mean(v)) for k, v in step_metrics.items() if k != "grad_norm"
+            }
+            row |= {
+                f"test_{k}": v for k, v in evaluate(eval_step, train_state, x_test, y_test).items()
+            }
+            row["seconds"] = time.perf_counter() - start
+            history.append(row)
+            run.save(epoch + 1, train_state, row, monitor)
+            bar.set_postfix(_postfix(row, steps), refresh=False)
+            bar.update()
+            if early_stopping is not None and early_stopping.should_stop(history):
+                stopped = "early_stopping"
+            if any(callback(row, train_state) for callback in callbacks):
+                stopped = "callback"
+            if stop.requested:
+                stopped = "interrupted"
+            if stopped != "completed":
+                break
+    if run.folder is not None and history:
+        from jaxnet.plot import plot_curves  # matplotlib loads only when a run folder is written
+
+        plot_curves(history, run.folder.path / CURVES, title=net.name)
+    return FitResult(train_state, history, None if run.folder is None else run.folder.path, stopped)
+
+
+def _postfix(row: dict[str, Any], steps: int) -> dict[str, str]:
+    shown = {
+        k.replace("accuracy", "acc"): f"{v:.4g}"
+        for k, v in row.items()
+        if k.startswith(("train_", "test_"))
+    }
+    shown["steps/s"] = f"{steps / max(row['seconds'], 1e-9):.0f}"
+    return shown

@@ -1,0 +1,100 @@
+"""The pure training and evaluation steps: backpropagation compiled by ``jax.grad``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import optax
+
+from jaxnet.core import Array, Layer
+from jaxnet.train.state import TrainState, step_key
+
+LossFn = Callable[[Array, Array], Array]
+"""``loss(predictions, targets) -> scalar``, e.g. ``jn.losses.softmax_cross_entropy``."""
+MetricFns = Mapping[str, Callable[[Array, Array], Array]]
+"""Named ``metric(predictions, targets) -> scalar`` functions, e.g. ``{"accuracy": ...}``."""
+Batch = tuple[Array, Array]
+"""``(inputs, targets)``."""
+
+
+def make_train_step(
+    net: Layer,
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    *,
+    metrics: MetricFns | None = None,
+) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]:
+    """Build ``train_step(train_state, (x, y)) -> (train_state, metrics)``.
+
+    One step is forward propagation in training mode, the loss, backpropagation
+    (``jax.value_and_grad``) and the optimizer's update ``u ← u − η∇L(u)`` (for ``optax.sgd``).
+    The function is pure: ``jit``, ``scan``, ``vmap`` or shard it as you like.
+
+    Args:
+      net: the network.
+      loss_fn: ``loss(predictions, targets) -> scalar``.
+      optimizer: the optax transformation whose state lives in ``train_state.opt_state``.
+      metrics: extra ``name -> metric(predictions, targets)`` to report.
+
+    Returns:
+      The step. Its metrics hold ``loss``, ``grad_norm`` (the global L2 norm of the gradient)
+      and each of ``metrics``, computed on the batch before the update.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax, jaxnet as jn
+      >>> net = jn.serial(jn.nn.Dense(4), jn.nn.Tanh, jn.nn.Dense(1))
+      >>> ts = jn.train.TrainState.create(net, optax.sgd(0.1), (None, 2), key=jax.random.key(0))
+      >>> step = jax.jit(jn.train.make_train_step(net, jn.losses.mse, optax.sgd(0.1)))
+      >>> ts, m = step(ts, (jnp.ones((8, 2)), jnp.zeros((8, 1))))
+      >>> int(ts.step), sorted(m)
+      (1, ['grad_norm', 'loss'])
+    """
+    metrics = dict(metrics or {})
+
+    def loss_and_outputs(params: Any, train_state: TrainState, x: Array, y: Array) -> Any:
+        predictions, new_state = net.apply(
+            params, train_state.state, x, key=step_key(train_state), train=True
+        )
+        return loss_fn(predictions, y), (predictions, new_state)
+
+    def train_step(train_state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Array]]:
+        x, y = batch
+        (loss, (predictions, new_state)), grads = jax.value_and_grad(
+            loss_and_outputs, has_aux=True
+        )(train_state.params, train_state, x, y)
+        updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
+        params = optax.apply_updates(train_state.params, updates)
+        report = {"loss": loss, "grad_norm": optax.global_norm(grads)}
+        report |= {name: fn(predictions, y) for name, fn in metrics.items()}
+        new = TrainState(params, new_state, opt_state, train_state.step + 1, train_state.key)
+        return new, report
+
+    return train_step
+
+
+def make_eval_step(
+    net: Layer, loss_fn: LossFn, *, metrics: MetricFns | None = None
+) -> Callable[[TrainState, Batch], dict[str, Array]]:
+    """Build ``eval_step(train_state, (x, y)) -> metrics``: inference mode, no update.
+
+    Dropout is off and BatchNorm uses its running statistics (``train=False``).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax, jaxnet as jn
+      >>> net = jn.nn.Dense(1)
+      >>> ts = jn.train.TrainState.create(net, optax.sgd(0.1), (None, 2), key=jax.random.key(0))
+      >>> evaluate = jax.jit(jn.train.make_eval_step(net, jn.losses.mse))
+      >>> sorted(evaluate(ts, (jnp.ones((4, 2)), jnp.zeros((4, 1)))))
+      ['loss']
+    """
+    metrics = dict(metrics or {})
+
+    def eval_step(train_state: TrainState, batch: Batch) -> dict[str, Array]:
+        x, y = batch
+        predictions, _ = net.apply(train_state.params, train_state.state, x, train=False)
+        report = {"loss": loss_fn(predictions, y)}
+        return report | {name: fn(predictions, y) for name, fn in metrics.items()}
+
+    return eval_step
