@@ -110,18 +110,28 @@ def blocks(draw: st.DrawFn, in_width: int, depth: int = 2) -> Net:
 
 
 class Problem(NamedTuple):
-    net: Net
+    layer: jn.Layer
     input_shape: tuple[int | None, ...]  # as passed to init: the batch may be None or -1
     batch: int  # the concrete batch size of the array given to apply
+    expected: tuple[int | None, ...]  # the oracle: the output shape init must declare
 
 
 @st.composite
 def problems(draw: st.DrawFn, nets: Callable[[int], st.SearchStrategy[Net]]) -> Problem:
+    """A network and an input ``(batch, *extra, in_width)``; with extra axes, the network may
+    start with ``Flatten`` (``(B, *extra, w) -> (B, prod(extra) * w)``)."""
     in_width = draw(widths)
     batch = draw(batches)
-    shape = (batch, *draw(extra_axes), in_width)
+    extra = draw(extra_axes)
+    shape = (batch, *extra, in_width)
     concrete = batch if batch is not None and batch > 0 else draw(st.integers(1, 3))
-    return Problem(draw(nets(in_width)), shape, concrete)
+    known_batch = None if batch in (None, -1) else batch
+    if extra and draw(st.booleans()):
+        net = draw(nets(math.prod(extra) * in_width))
+        layer = jn.serial(jn.nn.Flatten, net.layer)
+        return Problem(layer, shape, concrete, (known_batch, net.out_width))
+    net = draw(nets(in_width))
+    return Problem(net.layer, shape, concrete, (known_batch, *extra, net.out_width))
 
 
 def abstract_init(layer: jn.Layer, input_shape: tuple[int | None, ...]):
@@ -146,11 +156,8 @@ def check_shapes_and_counts(problem: Problem, *, serial_top: bool, eager: bool =
     exactly those of a real call, and no example compiles anything. With ``eager=True`` they run
     on real arrays, op by op.
     """
-    layer, out_width = problem.net
-    batch, *middle, in_width = problem.input_shape
-    known_batch = None if batch in (None, -1) else batch
-    expected = (known_batch, *middle, out_width)
-    x_shape = (problem.batch, *middle, in_width)
+    layer = problem.layer
+    x_shape = (problem.batch, *problem.input_shape[1:])
 
     if eager:
         declared, params, state = layer.init(jax.random.key(0), problem.input_shape)
@@ -160,7 +167,7 @@ def check_shapes_and_counts(problem: Problem, *, serial_top: bool, eager: bool =
         declared, params, state = abstract_init(layer, problem.input_shape)
         x = jax.ShapeDtypeStruct(x_shape, jnp.float32)
         y, new_state = jax.eval_shape(lambda p, s, x: layer.apply(p, s, x), params, state, x)
-    assert declared == expected
+    assert declared == problem.expected
     assert jn.output_shape(layer, problem.input_shape) == declared
     assert y.shape == (problem.batch, *declared[1:])
     assert y.dtype == jnp.float32
@@ -169,7 +176,7 @@ def check_shapes_and_counts(problem: Problem, *, serial_top: bool, eager: bool =
     rows = jn.summary_rows(layer, problem.input_shape)
     real = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(params))
     assert sum(row.param_count for row in rows) == real
-    assert rows[0].input_shape == (known_batch, *problem.input_shape[1:])
+    assert rows[0].input_shape == (problem.expected[0], *problem.input_shape[1:])
     if serial_top:  # the rows follow the flow, so the last leaf gives the network's output
         assert rows[-1].output_shape == declared
 

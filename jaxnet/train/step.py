@@ -66,7 +66,7 @@ def make_train_step(
         )(train_state.params, train_state, x, y)
         updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
         params = optax.apply_updates(train_state.params, updates)
-        report = {"loss": loss, "grad_norm": optax.global_norm(grads)}
+        report = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
         report |= {name: fn(predictions, y) for name, fn in metrics.items()}
         new = TrainState(params, new_state, opt_state, train_state.step + 1, train_state.key)
         return new, report
