@@ -9,7 +9,7 @@ arrays; ``jax.grad`` and ``jax.jit`` compile backpropagation; optax supplies the
 (1, 4)
 """
 
-from jaxnet import data, losses, metrics, nn, train
+from jaxnet import data, losses, metrics, nn, recipes, train
 from jaxnet.core import (
     ApplyFn,
     CaptureFn,
@@ -51,6 +51,7 @@ __all__ = [
     "nn",
     "output_shape",
     "parallel",
+    "recipes",
     "residual",
     "serial",
     "summary",

@@ -19,7 +19,12 @@ def test_train_evaluate_and_resume_through_subprocess(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "run folder: run" in done.stdout
     run = tmp_path / "run"
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json", "curves.png", "metrics.jsonl"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "checkpoints",
+        "config.json",
+        "curves.png",
+        "metrics.jsonl",
+    ]
     config = json.loads((run / "config.json").read_text())
     assert config["recipe"] == "xor" and config["epochs"] == 2
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
@@ -34,7 +39,9 @@ def test_train_evaluate_and_resume_through_subprocess(tmp_path):
 def test_bad_flag_is_one_line_and_exit_2(tmp_path):
     done = _run("train", "--lr", "-1", cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == ["jaxnet: error: lr must be a finite number > 0, got -1.0"]
+    assert done.stderr.strip().splitlines() == [
+        "jaxnet: error: lr must be a finite number > 0, got -1.0"
+    ]
     assert not (tmp_path / "runs").exists()
 
 
@@ -47,9 +54,18 @@ def test_bad_flag_is_one_line_and_exit_2(tmp_path):
         (["train", "--batch-size", "0"], "jaxnet: error: batch_size must be an int >= 1, got 0"),
         (["train", "--lr", "nan"], "jaxnet: error: lr must be a finite number > 0, got nan"),
         (["train", "--lr", "fast"], "jaxnet: error: argument --lr: invalid float value: 'fast'"),
-        (["train", "digits-mpl"], "jaxnet: error: unknown recipe 'digits-mpl'; did you mean 'digits-mlp'?"),
-        (["train", "--activation", "relu6"], "jaxnet: error: unknown activation 'relu6' (known: elu, gelu"),
-        (["train", "--optimizer", "lbfgs"], "jaxnet: error: unknown optimizer 'lbfgs' (known: adam, sgd, momentum)"),
+        (
+            ["train", "digits-mpl"],
+            "jaxnet: error: unknown recipe 'digits-mpl'; did you mean 'digits-mlp'?",
+        ),
+        (
+            ["train", "--activation", "relu6"],
+            "jaxnet: error: unknown activation 'relu6' (known: elu, gelu",
+        ),
+        (
+            ["train", "--optimizer", "lbfgs"],
+            "jaxnet: error: unknown optimizer 'lbfgs' (known: adam, sgd, momentum)",
+        ),
         (["train", "--resume", "nowhere"], "jaxnet: error: run folder 'nowhere' does not exist"),
         (["evaluate", "nowhere"], "jaxnet: error: run folder 'nowhere' does not exist"),
         (["summary", "nope"], "jaxnet: error: unknown recipe 'nope'"),
@@ -75,7 +91,19 @@ def test_resume_refuses_changed_hyperparameters(tmp_path, capsys, monkeypatch):
 
 def test_nonfinite_run_exits_1(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = ["train", "temperature", "--lr", "1e8", "--optimizer", "sgd", "--epochs", "2", "--out", "hot", "--no-progress"]
+    args = [
+        "train",
+        "temperature",
+        "--lr",
+        "1e8",
+        "--optimizer",
+        "sgd",
+        "--epochs",
+        "2",
+        "--out",
+        "hot",
+        "--no-progress",
+    ]
     assert cli.main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("jaxnet: non-finite loss or parameters at step")
@@ -84,8 +112,17 @@ def test_nonfinite_run_exits_1(tmp_path, capsys, monkeypatch):
 def test_recipes_and_summary(capsys):
     assert cli.main(["recipes"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in listed] == ["digits-mlp", "xor", "temperature", "iris", "breast-cancer"]
+    assert [line.split()[0] for line in listed] == [
+        "digits-mlp",
+        "xor",
+        "temperature",
+        "iris",
+        "breast-cancer",
+    ]
     assert cli.main(["summary", "digits-mlp"]) == 0
     table = capsys.readouterr().out
     assert "64×64 · 64×128 → 64×128" in table
-    assert table.splitlines()[-1].split() == ["total", f"{64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10:,}"]
+    assert table.splitlines()[-1].split() == [
+        "total",
+        f"{64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10:,}",
+    ]

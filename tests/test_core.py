@@ -112,7 +112,9 @@ def test_wrong_width_deep_inside_names_the_full_path(key):
 def test_named_root_appears_in_errors(key):
     net = jn.named("mlp", jn.serial(jn.nn.Dense(2)))
     _, params, state = net.init(key, (1, 3))
-    with pytest.raises(jn.ShapeError, match=re.escape("mlp/dense_0: expected input (..., 3), got (1, 4)")):
+    with pytest.raises(
+        jn.ShapeError, match=re.escape("mlp/dense_0: expected input (..., 3), got (1, 4)")
+    ):
         net.apply(params, state, jnp.ones((1, 4)))
 
 
@@ -127,16 +129,48 @@ def test_a_lone_layer_names_itself(key):
     [
         (lambda: jn.nn.Dense(0), ValueError, "dense: features must be a positive int, got 0"),
         (lambda: jn.nn.Dense(-3), ValueError, "dense: features must be a positive int, got -3"),
-        (lambda: jn.nn.Dense(2.5), TypeError, "dense: features must be a positive int, got float 2.5"),
-        (lambda: jn.nn.Dense("8"), TypeError, "dense: features must be a positive int, got str '8'"),
+        (
+            lambda: jn.nn.Dense(2.5),
+            TypeError,
+            "dense: features must be a positive int, got float 2.5",
+        ),
+        (
+            lambda: jn.nn.Dense("8"),
+            TypeError,
+            "dense: features must be a positive int, got str '8'",
+        ),
         (lambda: jn.nn.Dense(True), TypeError, "dense: features must be a positive int, got bool"),
-        (lambda: jn.serial(jn.nn.Dense(2), "relu"), TypeError, "serial: argument 1 must be a jaxnet Layer, got str"),
-        (lambda: jn.serial(jn.nn.Dense), TypeError, "did you pass a constructor without calling it"),
+        (
+            lambda: jn.serial(jn.nn.Dense(2), "relu"),
+            TypeError,
+            "serial: argument 1 must be a jaxnet Layer, got str",
+        ),
+        (
+            lambda: jn.serial(jn.nn.Dense),
+            TypeError,
+            "did you pass a constructor without calling it",
+        ),
         (lambda: jn.serial(), ValueError, "serial: needs at least one layer"),
-        (lambda: jn.parallel(jn.nn.Relu, combine="mean"), ValueError, "parallel: combine must be one of"),
-        (lambda: jn.parallel(jn.nn.Relu, 3), TypeError, "parallel: argument 1 must be a jaxnet Layer, got int"),
-        (lambda: jn.residual(None), TypeError, "residual: argument 0 must be a jaxnet Layer, got NoneType"),
-        (lambda: jn.named("a/b", jn.nn.Relu), ValueError, "named: name must be non-empty and contain no '/'"),
+        (
+            lambda: jn.parallel(jn.nn.Relu, combine="mean"),
+            ValueError,
+            "parallel: combine must be one of",
+        ),
+        (
+            lambda: jn.parallel(jn.nn.Relu, 3),
+            TypeError,
+            "parallel: argument 1 must be a jaxnet Layer, got int",
+        ),
+        (
+            lambda: jn.residual(None),
+            TypeError,
+            "residual: argument 0 must be a jaxnet Layer, got NoneType",
+        ),
+        (
+            lambda: jn.named("a/b", jn.nn.Relu),
+            ValueError,
+            "named: name must be non-empty and contain no '/'",
+        ),
         (lambda: jn.named("", jn.nn.Relu), ValueError, "named: name must be non-empty"),
         (lambda: jn.named(3, jn.nn.Relu), TypeError, "named: name must be a string, got int"),
         (
@@ -144,7 +178,11 @@ def test_a_lone_layer_names_itself(key):
             ValueError,
             "serial: two children share the name 'x'",
         ),
-        (lambda: jn.nn.Reshape((0, 2)), ValueError, "reshape: shape must be positive ints with at most one -1"),
+        (
+            lambda: jn.nn.Reshape((0, 2)),
+            ValueError,
+            "reshape: shape must be positive ints with at most one -1",
+        ),
         (lambda: jn.nn.Reshape((-1, -1)), ValueError, "at most one -1, got (-1, -1)"),
         (lambda: jn.nn.Reshape(4), TypeError, "reshape: shape must be a tuple of ints, got 4"),
     ],
@@ -157,12 +195,24 @@ def test_bad_arguments_fail_when_the_layer_is_built(make, error, message):
 @pytest.mark.parametrize(
     ("layer", "shape", "message"),
     [
-        (jn.nn.Dense(2), (8,), "dense: needs inputs (batch, ..., in_features) with a known in_features, got (8,)"),
+        (
+            jn.nn.Dense(2),
+            (8,),
+            "dense: needs inputs (batch, ..., in_features) with a known in_features, got (8,)",
+        ),
         (jn.nn.Dense(2), (4, None), "with a known in_features, got (4, None)"),
         (jn.nn.Dense(2), (4, 0), "dense: sizes must be positive ints, -1 or None, got (4, 0)"),
         (jn.nn.Dense(2), (), "dense: input_shape needs at least a batch axis, got ()"),
-        (jn.nn.Reshape((5, -1)), (2, 12), "reshape: cannot reshape examples of shape (12,) to (5, -1)"),
-        (jn.residual(jn.nn.Dense(3)), (2, 4), "residual: the inner layer must keep the input shape (2, 4), but gives (2, 3)"),
+        (
+            jn.nn.Reshape((5, -1)),
+            (2, 12),
+            "reshape: cannot reshape examples of shape (12,) to (5, -1)",
+        ),
+        (
+            jn.residual(jn.nn.Dense(3)),
+            (2, 4),
+            "residual: the inner layer must keep the input shape (2, 4), but gives (2, 3)",
+        ),
         (
             jn.parallel(jn.nn.Dense(3), jn.nn.Dense(4), combine="sum"),
             (2, 4),
@@ -173,7 +223,11 @@ def test_bad_arguments_fail_when_the_layer_is_built(make, error, message):
             (2, 3, 4),
             "parallel: combine='concat' needs all but the last axis equal; branch 0 gives (2, 3, 4)",
         ),
-        (jn.serial(jn.nn.Relu, jn.nn.Dense(3)), (5,), "serial/dense_0: needs inputs (batch, ..., in_features)"),
+        (
+            jn.serial(jn.nn.Relu, jn.nn.Dense(3)),
+            (5,),
+            "serial/dense_0: needs inputs (batch, ..., in_features)",
+        ),
     ],
 )
 def test_bad_input_shapes_fail_at_init(layer, shape, message, key):
@@ -182,7 +236,9 @@ def test_bad_input_shapes_fail_at_init(layer, shape, message, key):
 
 
 def test_input_shape_must_be_a_tuple(key):
-    with pytest.raises(TypeError, match=re.escape("dense: input_shape must be a tuple of ints, got 8")):
+    with pytest.raises(
+        TypeError, match=re.escape("dense: input_shape must be a tuple of ints, got 8")
+    ):
         jn.nn.Dense(2).init(key, 8)  # type: ignore[arg-type]
 
 
@@ -209,3 +265,28 @@ def test_user_written_layer_is_two_functions(key):
 def test_output_shape_creates_no_parameters():
     huge = jn.serial(jn.nn.Dense(100_000), jn.nn.Dense(100_000))
     assert jn.output_shape(huge, (None, 100_000)) == (None, 100_000)
+
+
+def test_intermediates_show_every_output_in_forward_order(key):
+    net = jn.serial(jn.nn.Dense(3), jn.residual(jn.serial(jn.nn.Dense(3), jn.nn.Tanh)), jn.nn.Relu)
+    _, params, state = net.init(key, (2, 4))
+    x = jnp.ones((2, 4))
+    outputs = jn.intermediates(net, params, state, x)
+    assert list(outputs) == [
+        "serial/dense_0",
+        "serial/residual_0/serial_0/dense_0",
+        "serial/residual_0/serial_0/tanh_0",
+        "serial/residual_0/serial_0",
+        "serial/residual_0",
+        "serial/relu_0",
+        "serial",
+    ]
+    np.testing.assert_array_equal(outputs["serial"], net.apply(params, state, x)[0])
+    np.testing.assert_allclose(
+        outputs["serial/residual_0"],
+        outputs["serial/dense_0"] + outputs["serial/residual_0/serial_0/tanh_0"],
+        rtol=1e-6,
+    )
+    jitted = jax.jit(lambda p, x: jn.intermediates(net, p, state, x))(params, x)
+    assert sorted(jitted) == sorted(outputs)
+    assert list(jn.intermediates(jn.nn.Relu, {}, {}, x)) == ["relu"]

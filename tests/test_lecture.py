@@ -52,7 +52,9 @@ def _backprop_by_hand(w1, b1, w2, b2, x, t):
         delta_out = (out - t[n]) * out * (1 - out)
         delta_hidden = np.array(
             [
-                sum(delta_out[k] * w2[j, k] for k in range(w2.shape[1])) * hidden[j] * (1 - hidden[j])
+                sum(delta_out[k] * w2[j, k] for k in range(w2.shape[1]))
+                * hidden[j]
+                * (1 - hidden[j])
                 for j in range(w2.shape[0])
             ]
         )
@@ -96,7 +98,9 @@ def test_mse_gradient_is_the_half_sse_gradient_rescaled():
     mse_grads = jax.grad(lambda p: jn.losses.mse(net.apply(p, {}, x)[0], t))(params)
     half_grads = jax.grad(_half_sse, argnums=1)(net, params, x, t)
     # mean over 4×3 entries of (y − t)² = (2 / 3) · (½ Σ_k (y − t)² averaged over the batch)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b * 2 / 3, rtol=1e-5), mse_grads, half_grads)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b * 2 / 3, rtol=1e-5), mse_grads, half_grads
+    )
 
 
 def test_one_sgd_step_is_u_minus_eta_grad():

@@ -22,9 +22,13 @@ def test_mse_is_mean_squared_error():
 
 def test_softmax_cross_entropy_integer_and_one_hot_agree_with_numpy():
     expected = -np.mean(np.log(softmax(np.asarray(LOGITS, np.float64)))[np.arange(4), LABELS])
-    assert float(jn.losses.softmax_cross_entropy(LOGITS, LABELS)) == pytest.approx(expected, rel=1e-6)
+    assert float(jn.losses.softmax_cross_entropy(LOGITS, LABELS)) == pytest.approx(
+        expected, rel=1e-6
+    )
     one_hot = jax.nn.one_hot(LABELS, 3)
-    assert float(jn.losses.softmax_cross_entropy(LOGITS, one_hot)) == pytest.approx(expected, rel=1e-6)
+    assert float(jn.losses.softmax_cross_entropy(LOGITS, one_hot)) == pytest.approx(
+        expected, rel=1e-6
+    )
 
 
 def test_softmax_cross_entropy_is_stable_for_huge_logits():
@@ -44,7 +48,12 @@ def test_sigmoid_binary_cross_entropy_agrees_with_numpy():
 @pytest.mark.parametrize(
     ("loss", "a", "b", "message"),
     [
-        (jn.losses.mse, (32, 1), (32,), "mse: predictions and targets must have the same shape, got (32, 1) and (32,)"),
+        (
+            jn.losses.mse,
+            (32, 1),
+            (32,),
+            "mse: predictions and targets must have the same shape, got (32, 1) and (32,)",
+        ),
         (
             jn.losses.softmax_cross_entropy,
             (32,),
@@ -66,7 +75,9 @@ def test_losses_refuse_mismatched_shapes(loss, a, b, message):
 
 
 def test_one_hot_labels_must_match_logits():
-    with pytest.raises(jn.ShapeError, match=re.escape("logits and one-hot labels must have the same shape")):
+    with pytest.raises(
+        jn.ShapeError, match=re.escape("logits and one-hot labels must have the same shape")
+    ):
         jn.losses.softmax_cross_entropy(jnp.zeros((4, 3)), jnp.zeros((4, 2)))
 
 
@@ -80,7 +91,10 @@ def test_accuracy_integer_one_hot_and_binary():
 
 
 def test_accuracy_refuses_labels_that_fit_no_form():
-    with pytest.raises(jn.ShapeError, match=re.escape("accuracy: labels of shape (3,) do not fit logits of shape (4, 3)")):
+    with pytest.raises(
+        jn.ShapeError,
+        match=re.escape("accuracy: labels of shape (3,) do not fit logits of shape (4, 3)"),
+    ):
         jn.metrics.accuracy(LOGITS, jnp.array([0, 1, 2]))
 
 
