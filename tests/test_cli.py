@@ -122,7 +122,7 @@ def test_recipes_and_summary(capsys):
     assert cli.main(["summary", "digits-mlp"]) == 0
     table = capsys.readouterr().out
     assert "64×64 · 64×128 → 64×128" in table
-    assert table.splitlines()[-1].split() == [
+    assert table.splitlines()[-1].split()[:2] == [
         "total",
         f"{64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10:,}",
     ]

@@ -11,10 +11,11 @@ def test_summary_writes_the_lecture_shapes(capsys):
     table = jn.summary(net, (1, 8))
     assert capsys.readouterr().out == table + "\n"
     lines = table.splitlines()
-    assert lines[1].split() == ["serial/dense_0", "1×8", "·", "8×9", "→", "1×9", "81"]
-    assert lines[2].split() == ["serial/sigmoid_0", "1×9", "→", "1×9", "0"]
-    assert lines[3].split() == ["serial/dense_1", "1×9", "·", "9×4", "→", "1×4", "40"]
-    assert lines[-1].split() == ["total", "121"]
+    assert lines[0].split() == ["layer", "shapes", "params", "flops"]
+    assert lines[1].split()[:7] == ["serial/dense_0", "1×8", "·", "8×9", "→", "1×9", "81"]
+    assert lines[2].split()[:5] == ["serial/sigmoid_0", "1×9", "→", "1×9", "0"]
+    assert lines[3].split()[:7] == ["serial/dense_1", "1×9", "·", "9×4", "→", "1×4", "40"]
+    assert lines[-1].split()[:2] == ["total", "121"]
 
 
 def test_summary_counts_match_the_real_params_for_nested_nets(key):
@@ -38,7 +39,7 @@ def test_summary_counts_match_the_real_params_for_nested_nets(key):
     assert sum(r.param_count for r in rows) == real
     table = jn.summary(net, (None, 3, 4), show=False)
     assert "N×12 · 12×12 → N×12" in table
-    assert table.splitlines()[-1].split() == ["total", f"{real:,}"]
+    assert table.splitlines()[-1].split()[:2] == ["total", f"{real:,}"]
 
 
 def test_summary_of_a_single_layer_and_of_a_huge_net():
@@ -47,3 +48,11 @@ def test_summary_of_a_single_layer_and_of_a_huge_net():
     rows = jn.summary_rows(huge, (1, 50_000))  # abstract: no 10 GB of parameters created
     assert rows[1].param_count == 50_000 * 50_000 + 50_000
     assert jnp.zeros(()).dtype == jnp.float32
+
+
+def test_flops_of_a_dense_layer_are_two_in_out_plus_bias():
+    (row,) = jn.summary_rows(jn.nn.Dense(9), (1, 8))
+    assert row.flops == 2 * 8 * 9 + 9  # multiply-adds of x·W, then + b
+    (per_example,) = jn.summary_rows(jn.nn.Dense(9), (None, 8))
+    (batch_of_32,) = jn.summary_rows(jn.nn.Dense(9), (32, 8))
+    assert batch_of_32.flops == 32 * per_example.flops
