@@ -254,6 +254,12 @@ def _apply_child(
                 outputs.update({f"{name}/{path}": value for path, value in inner.items()})
     except ShapeError as error:
         raise _reraise_with_path(error, root, name) from None
+    except KeyError as error:  # params from another net: name the layer, not just the key
+        raise ShapeError(
+            f"params or state lack the entry {error.args[0]!r}; were they made by this net's init?",
+            root=root,
+            path=(name,),
+        ) from None
     if outputs is not None:
         outputs[name] = y
     return y, new_state

@@ -17,7 +17,7 @@ def accuracy(logits: Array, labels: Array) -> Array:
     * multi-class, one-hot (or soft) labels: both ``(batch, ..., C)`` with ``C > 1``; the label
       is their argmax;
     * binary: ``logits`` and 0/1 ``labels`` of the same shape, either ``(batch,)`` or with a last
-      axis of 1; the prediction is ``logits > 0``.
+      axis of 1, or ``(..., 1)`` logits with ``(...)`` labels; the prediction is ``logits > 0``.
 
     Returns:
       A float32 scalar in [0, 1].
@@ -31,7 +31,9 @@ def accuracy(logits: Array, labels: Array) -> Array:
       Array(0.5, dtype=float32)
     """
     integer_labels = jnp.issubdtype(labels.dtype, jnp.integer)
-    if integer_labels and logits.ndim >= 1 and labels.shape == logits.shape[:-1]:
+    if logits.ndim >= 1 and logits.shape[-1] == 1 and labels.shape == logits.shape[:-1]:
+        hits = (logits[..., 0] > 0) == (labels > 0.5)  # one logit per example: binary
+    elif integer_labels and logits.ndim >= 1 and labels.shape == logits.shape[:-1]:
         hits = jnp.argmax(logits, axis=-1) == labels
     elif logits.shape == labels.shape and logits.ndim >= 2 and logits.shape[-1] > 1:
         hits = jnp.argmax(logits, axis=-1) == jnp.argmax(labels, axis=-1)

@@ -290,3 +290,22 @@ def test_intermediates_show_every_output_in_forward_order(key):
     jitted = jax.jit(lambda p, x: jn.intermediates(net, p, state, x))(params, x)
     assert sorted(jitted) == sorted(outputs)
     assert list(jn.intermediates(jn.nn.Relu, {}, {}, x)) == ["relu"]
+
+
+def test_params_of_another_net_name_the_layer(key):
+    _, params, state = LECTURE_NET.init(key, (1, 8))
+    message = (
+        "serial/dense_1: params or state lack the entry 'w'; were they made by this net's init?"
+    )
+    with pytest.raises(jn.ShapeError, match=re.escape(message)):
+        LECTURE_NET.apply({"dense_0": params["dense_0"]}, state, jnp.ones((1, 8)))
+
+
+def test_activation_names_must_be_identifiers():
+    with pytest.raises(
+        ValueError,
+        match=re.escape("activation: name must be an identifier such as 'my_act', got '<lambda>'"),
+    ):
+        jn.nn.Activation(lambda a: a)
+    with pytest.raises(ValueError, match=re.escape("got 'a/b'")):
+        jn.nn.Activation(jnp.abs, name="a/b")

@@ -102,3 +102,8 @@ def test_losses_work_under_jit_and_grad():
     grad = jax.jit(jax.grad(jn.losses.softmax_cross_entropy))(LOGITS, LABELS)
     expected = (softmax(np.asarray(LOGITS, np.float64)) - np.eye(3)[LABELS]) / 4
     np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_accuracy_of_one_logit_per_example_with_integer_labels_is_binary():
+    logits = jnp.array([[3.0], [2.0], [-1.0], [0.5]])
+    assert float(jn.metrics.accuracy(logits, jnp.array([1, 1, 0, 0]))) == 0.75

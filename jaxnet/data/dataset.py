@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 TASKS = ("classification", "regression")
+"""The task kinds a Dataset may have: integer class labels, or float regression targets."""
 
 # A feature whose training standard deviation is below this is treated as constant (digits has
 # pixels that are zero in every image): it is centred but divided by 1 instead of ~0.

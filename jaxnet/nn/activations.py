@@ -37,7 +37,13 @@ def Activation(fn: Callable[[Array], Array], name: str | None = None) -> Layer:
     """
     if not callable(fn):
         raise TypeError(f"activation: fn must be callable, got {type(fn).__name__}")
-    return elementwise(fn, name or str(getattr(fn, "__name__", "activation")))
+    name = name or str(getattr(fn, "__name__", "activation"))
+    if not name.isidentifier():  # lambdas are "<lambda>"; "/" would break parameter paths
+        raise ValueError(
+            f"activation: name must be an identifier such as 'my_act', got {name!r}; "
+            "pass name=... for lambdas and partials"
+        )
+    return elementwise(fn, name)
 
 
 Sigmoid = elementwise(jax.nn.sigmoid, "sigmoid")
