@@ -1,6 +1,6 @@
 """The documentation runs: every Python block of the docs, and every docstring example.
 
-* Each ```python block of ``docs/*.md`` and ``README.md`` is executed; the blocks of one file run
+* Each ```python block of ``docs/**/*.md`` and ``README.md`` is executed; the blocks of one file run
   in order in one shared namespace, in a temporary working directory. Blocks fenced as
   ```text, ```bash, ```console (or anything but python) are shown, not run.
 * Relative links in those files point to files that exist.
@@ -24,7 +24,7 @@ import jaxnet
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = Path(jaxnet.__file__).resolve().parent
-DOC_FILES = sorted((ROOT / "docs").glob("*.md")) + [
+DOC_FILES = sorted((ROOT / "docs").rglob("*.md")) + [
     path for path in [ROOT / "README.md"] if path.exists()
 ]
 EXECUTED_LANGUAGES = ("python", "py")
