@@ -38,6 +38,18 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run folder (default: runs/<recipe>-<timestamp>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run folder's training")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep = commands.add_parser("sweep", help="train many variants of a recipe at once")
+    sweep.add_argument("recipe", nargs="?", default="digits-mlp", help="default: digits-mlp")
+    sweep.add_argument("--lr", type=_floats, required=True, help="learning rates, e.g. 0.01,0.1,1")
+    sweep.add_argument("--seeds", type=int, default=1, help="seeds per learning rate")
+    sweep.add_argument("--width", type=_ints, help="widths, e.g. 32,128")
+    sweep.add_argument("--depth", type=_ints, help="depths, e.g. 1,2,3")
+    sweep.add_argument("--epochs", type=int)
+    sweep.add_argument("--batch-size", type=int)
+    sweep.add_argument("--optimizer")
+    sweep.add_argument("--activation")
+    sweep.add_argument("--out", help="run folder (default: runs/sweep-<recipe>-<timestamp>)")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     commands.add_parser("recipes", help="list the recipes")
     summary = commands.add_parser("summary", help="print a recipe's model table")
     summary.add_argument("recipe")
@@ -45,6 +57,45 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--which", choices=("latest", "best"), default="latest")
     return parser
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected ints separated by commas, got {text!r}"
+        ) from None
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from jaxnet import sweep, train
+
+    out = args.out or train.default_run_dir(f"sweep-{args.recipe}")
+    settings = {k: getattr(args, k) for k in ("epochs", "batch_size", "optimizer", "activation")}
+    rows = sweep.grid(
+        args.recipe,
+        learning_rates=args.lr,
+        seeds=args.seeds,
+        widths=args.width,
+        depths=args.depth,
+        run_dir=out,
+        progress=not args.no_progress,
+        **{k: v for k, v in settings.items() if v is not None},
+    )
+    metric = "test_accuracy" if "test_accuracy" in rows[0] else "test_loss"
+    print(sweep.results_table(rows, ["width", "depth", "lr", "seed", metric, "diverged_at"]))
+    print(f"run folder: {out}")
+    return 0
 
 
 _HYPERPARAMETERS = (
@@ -128,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from jaxnet.train import CheckpointError, NonFiniteError
 
     handlers = {"train": _train, "recipes": lambda a: _recipes(), "summary": _summary}
-    handlers["evaluate"] = _evaluate
+    handlers |= {"evaluate": _evaluate, "sweep": _sweep}
     try:
         return handlers[args.command](args)
     except NonFiniteError as error:

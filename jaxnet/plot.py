@@ -40,3 +40,39 @@ def plot_curves(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_sweep(
+    rows: Sequence[Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    *,
+    metric: str | None = None,
+    title: str = "",
+) -> None:
+    """Final test metric against the learning rate, one line per (width, depth), mean over seeds
+    with the min-max range shaded.
+
+    Args:
+      rows: :func:`jaxnet.sweep.grid`'s rows.
+      path: the PNG file to write.
+      metric: the history key to plot; default ``test_accuracy`` if present, else ``test_loss``.
+      title: the figure title.
+    """
+    metric = metric or ("test_accuracy" if "test_accuracy" in rows[0] else "test_loss")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for width, depth in sorted({(r["width"], r["depth"]) for r in rows}):
+        mine = [r for r in rows if (r["width"], r["depth"]) == (width, depth)]
+        lrs = sorted({r["lr"] for r in mine})
+        values = [[r[metric] for r in mine if r["lr"] == lr] for lr in lrs]
+        mean = [sum(v) / len(v) for v in values]
+        ax.plot(lrs, mean, marker="o", label=f"width {width}, depth {depth}")
+        ax.fill_between(lrs, [min(v) for v in values], [max(v) for v in values], alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate η")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

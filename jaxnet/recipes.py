@@ -36,10 +36,16 @@ ACTIVATIONS: Mapping[str, Layer] = MappingProxyType(
 )
 """The activations a recipe's ``--activation`` flag accepts."""
 
-OPTIMIZERS: Mapping[str, Callable[[float], optax.GradientTransformation]] = MappingProxyType(
-    {"adam": optax.adam, "sgd": optax.sgd, "momentum": lambda lr: optax.sgd(lr, momentum=0.9)}
+
+def momentum(learning_rate: Any) -> optax.GradientTransformation:
+    """SGD with momentum 0.9 (Polyak's heavy ball), the usual companion of plain SGD."""
+    return optax.sgd(learning_rate, momentum=0.9)
+
+
+OPTIMIZERS: Mapping[str, Callable[..., optax.GradientTransformation]] = MappingProxyType(
+    {"adam": optax.adam, "sgd": optax.sgd, "momentum": momentum}
 )
-"""The optimizers a config may name, each built from the learning rate η."""
+"""The optimizers a config may name; each is called as ``OPTIMIZERS[name](learning_rate=η)``."""
 
 
 def mlp(width: int, depth: int, activation: str, out_features: int) -> Layer:
@@ -229,5 +235,5 @@ def build(config: Mapping[str, Any]) -> Job:
     net = mlp(config["width"], config["depth"], config["activation"], out)
     loss = losses.softmax_cross_entropy if classify else losses.mse
     metric_fns = {"accuracy": metrics.accuracy} if classify else {}
-    optimizer = OPTIMIZERS[config["optimizer"]](config["lr"])
+    optimizer = OPTIMIZERS[config["optimizer"]](learning_rate=config["lr"])
     return Job(config, net, data, loss, metric_fns, optimizer)

@@ -66,9 +66,13 @@ class RunFolder:
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
         """Replace metrics.jsonl with ``rows`` (used when a resumed run drops later epochs)."""
+        self.write_jsonl(METRICS, rows)
+
+    def write_jsonl(self, name: str, rows: list[dict[str, Any]]) -> None:
+        """Write ``rows`` to the file ``name``, one JSON object per line."""
         self.path.mkdir(parents=True, exist_ok=True)
         text = "".join(json.dumps(row) + "\n" for row in rows)
-        (self.path / METRICS).write_text(text, encoding="utf-8")
+        (self.path / name).write_text(text, encoding="utf-8")
 
     def append_metrics(self, row: dict[str, Any]) -> None:
         with open(self.path / METRICS, "a", encoding="utf-8") as file:
