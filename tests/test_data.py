@@ -30,7 +30,8 @@ def _same_arrays(a: data.Dataset, b: data.Dataset) -> bool:
 
 
 def test_names_are_sorted_and_complete() -> None:
-    assert data.names() == tuple(sorted(EXPECTED))
+    sequences = ["reverse_digits", "sort_digits", "temperature_forecast"]
+    assert data.names() == tuple(sorted([*EXPECTED, *sequences]))
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -248,8 +249,8 @@ ERRORS: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         "unknown_name",
         lambda: data.load("digit"),
         ValueError,
-        r"unknown dataset name 'digit'; known names: breast_cancer, digits, iris, spirals, "
-        r"temperature, xor; did you mean 'digits'\?",
+        r"unknown dataset name 'digit'; known names: breast_cancer, digits, iris, reverse_digits, "
+        r"sort_digits, spirals, temperature, temperature_forecast, xor; did you mean 'digits'\?",
     ),
     ("name_type", lambda: data.load(3), TypeError, r"name must be a str, got 3 of type int"),
     (

@@ -12,13 +12,17 @@ Example:
 
 from .dataset import TASKS, Dataset, from_arrays
 from .registry import load, names
+from .sequences import digit_sequences, persistence_mse, temperature_forecast
 from .synthetic import temperature_series
 
 __all__ = [
     "TASKS",
     "Dataset",
+    "digit_sequences",
     "from_arrays",
     "load",
     "names",
+    "persistence_mse",
+    "temperature_forecast",
     "temperature_series",
 ]

@@ -2,10 +2,11 @@
 
 import dataclasses
 import difflib
+import functools
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from . import embedded, synthetic
+from . import embedded, sequences, synthetic
 from .dataset import Dataset, Source, from_arrays
 
 # Each loader maps a seed to the unsplit arrays; the seed only matters for synthetic sets.
@@ -21,6 +22,16 @@ _LOADERS: Mapping[str, Callable[[int], Source]] = MappingProxyType(
 )
 
 
+# Sequence sets are built as Datasets directly (time-ordered split, integer tokens).
+_SEQUENCE_LOADERS: Mapping[str, Callable[..., Dataset]] = MappingProxyType(
+    {
+        "reverse_digits": functools.partial(sequences.digit_sequences, task="reverse"),
+        "sort_digits": functools.partial(sequences.digit_sequences, task="sort"),
+        "temperature_forecast": sequences.temperature_forecast,
+    }
+)
+
+
 def names() -> tuple[str, ...]:
     """The names ``load`` knows, sorted.
 
@@ -28,10 +39,11 @@ def names() -> tuple[str, ...]:
       A tuple of dataset names.
 
     Example:
-      >>> names()
-      ('breast_cancer', 'digits', 'iris', 'spirals', 'temperature', 'xor')
+      >>> names()  # doctest: +NORMALIZE_WHITESPACE
+      ('breast_cancer', 'digits', 'iris', 'reverse_digits', 'sort_digits', 'spirals',
+       'temperature', 'temperature_forecast', 'xor')
     """
-    return tuple(sorted(_LOADERS))
+    return tuple(sorted([*_LOADERS, *_SEQUENCE_LOADERS]))
 
 
 def load(
@@ -49,7 +61,9 @@ def load(
       seed: seeds the split and, for synthetic sets, the data; the same seed gives identical
         arrays.
       test_fraction: the share of samples held out for testing, in the open interval (0, 1).
-      standardize: whether to standardize the features to zero mean and unit variance.
+      standardize: whether to standardize the features to zero mean and unit variance (the
+        sequence sets of ``jaxnet.data.sequences`` ignore it: token ids are never standardized,
+        forecast windows always are).
 
     Returns:
       The ``Dataset``.
@@ -65,6 +79,8 @@ def load(
       ((120, 4), (30, 4), 3)
     """
     key = _canonical_name(name)
+    if key in _SEQUENCE_LOADERS:  # split in time order / token ids: see jaxnet.data.sequences
+        return _SEQUENCE_LOADERS[key](seed, test_fraction=test_fraction)
     source = _LOADERS[key](seed)
     dataset = from_arrays(
         source.x,
@@ -88,8 +104,8 @@ def _canonical_name(name: str) -> str:
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {name!r} of type {type(name).__name__}")
     key = name.replace("-", "_")
-    if key not in _LOADERS:
-        close = difflib.get_close_matches(key, _LOADERS, n=1)
+    if key not in names():
+        close = difflib.get_close_matches(key, names(), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown dataset name {name!r}; known names: {', '.join(names())}{hint}")
     return key
