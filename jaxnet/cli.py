@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--activation", help="relu, tanh, sigmoid, ...")
     train.add_argument("--optimizer", help="adam, sgd or momentum")
     train.add_argument("--seed", type=int, help="seeds init, shuffling and the split")
+    train.add_argument("--precision", help="compute dtype: float32, bfloat16 or float16")
     train.add_argument("--out", help="run folder (default: runs/<recipe>-<timestamp>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run folder's training")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -107,6 +108,7 @@ _HYPERPARAMETERS = (
     "activation",
     "optimizer",
     "seed",
+    "precision",
 )
 
 

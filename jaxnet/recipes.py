@@ -20,6 +20,7 @@ from jaxnet import losses, metrics, nn
 from jaxnet.core import Layer, serial
 from jaxnet.data import Dataset, load
 from jaxnet.train.fit import FitResult, fit, initial_state
+from jaxnet.train.precision import check_precision
 from jaxnet.train.state import TrainState
 
 ACTIVATIONS: Mapping[str, Layer] = MappingProxyType(
@@ -92,7 +93,10 @@ class Job(NamedTuple):
 
     def initial_state(self) -> TrainState:
         """The state a run of this job starts from (a restore target for its checkpoints)."""
-        return initial_state(self.net, self.optimizer, self.data, seed=self.config["seed"])
+        c = self.config
+        return initial_state(
+            self.net, self.optimizer, self.data, seed=c["seed"], precision=c["precision"]
+        )
 
     def fit(self, **kwargs: Any) -> FitResult:
         """Run :func:`jaxnet.train.fit` with this job's settings (``kwargs`` adds run options)."""
@@ -106,6 +110,7 @@ class Job(NamedTuple):
             epochs=c["epochs"],
             batch_size=c["batch_size"],
             seed=c["seed"],
+            precision=c["precision"],
             config=c,
             **kwargs,
         )
@@ -113,7 +118,7 @@ class Job(NamedTuple):
 
 def _mlp_defaults(**overrides: Any) -> Mapping[str, Any]:
     base: dict[str, Any] = {"epochs": 20, "lr": 1e-3, "batch_size": 64, "width": 128, "depth": 2}
-    base |= {"activation": "relu", "optimizer": "adam", "seed": 0}
+    base |= {"activation": "relu", "optimizer": "adam", "seed": 0, "precision": "float32"}
     return MappingProxyType(base | overrides)
 
 
@@ -215,6 +220,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         raise ValueError(
             f"unknown activation {config['activation']!r} (known: {', '.join(ACTIVATIONS)})"
         )
+    check_precision(config["precision"])
     if config["optimizer"] not in OPTIMIZERS:
         raise ValueError(
             f"unknown optimizer {config['optimizer']!r} (known: {', '.join(OPTIMIZERS)})"

@@ -11,6 +11,7 @@ from jaxnet.train.epoch import epoch_batches, make_epoch
 from jaxnet.train.fit import EarlyStopping, FitResult, evaluate, fit, initial_state
 from jaxnet.train.freeze import freeze, param_paths, trainable_mask
 from jaxnet.train.guard import NonFiniteError
+from jaxnet.train.precision import LossScaleState, cast_floating, dynamic_loss_scale
 from jaxnet.train.run import LoadedRun, RunFolder, default_run_dir, load
 from jaxnet.train.state import TrainState, epoch_key, step_key
 from jaxnet.train.step import make_eval_step, make_train_step
@@ -22,11 +23,14 @@ __all__ = [
     "EarlyStopping",
     "FitResult",
     "LoadedRun",
+    "LossScaleState",
     "NonFiniteError",
     "PartialRestore",
     "RunFolder",
     "TrainState",
+    "cast_floating",
     "default_run_dir",
+    "dynamic_loss_scale",
     "epoch_batches",
     "epoch_key",
     "evaluate",

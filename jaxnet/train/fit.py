@@ -29,6 +29,7 @@ from jaxnet.data import Dataset
 from jaxnet.train.epoch import epoch_batches, make_epoch
 from jaxnet.train.freeze import Trainable, freeze
 from jaxnet.train.guard import explain_nonfinite
+from jaxnet.train.precision import check_precision, dynamic_loss_scale
 from jaxnet.train.run import CURVES, RunFolder
 from jaxnet.train.state import TrainState
 from jaxnet.train.step import LossFn, MetricFns, make_eval_step, make_train_step
@@ -112,13 +113,13 @@ def initial_state(
     *,
     seed: int = 0,
     trainable: Trainable = None,
+    precision: str | None = None,
 ) -> TrainState:
     """The state ``fit`` starts from (same seed, same params), its optimizer wrapped by
-    ``trainable``; a restore target for the run's checkpoints."""
+    ``trainable`` and ``precision``; a restore target for the run's checkpoints."""
     input_shape = (None, *data.feature_shape)
-    return TrainState.create(
-        net, freeze(optimizer, trainable), input_shape, key=jax.random.key(seed)
-    )
+    optimizer = with_precision(freeze(optimizer, trainable), precision)
+    return TrainState.create(net, optimizer, input_shape, key=jax.random.key(seed))
 
 
 def evaluate(
@@ -165,6 +166,13 @@ def _graceful_interrupt(stop: _StopRequest) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def with_precision(optimizer: optax.GradientTransformation, precision: str | None) -> Any:
+    """The optimizer ``fit`` uses: wrapped in dynamic loss scaling for float16."""
+    if check_precision(precision) == "float16":
+        return dynamic_loss_scale(optimizer)
+    return optimizer
 
 
 def _check_fit_args(
@@ -251,6 +259,7 @@ def fit(
     resume: bool = False,
     keep_checkpoints: int = 3,
     config: Mapping[str, Any] | None = None,
+    precision: str | None = None,
     progress: bool = True,
 ) -> FitResult:
     """Train ``net`` on ``data`` for ``epochs`` epochs; evaluate on the test split after each.
@@ -277,6 +286,8 @@ def fit(
         run that never stopped).
       keep_checkpoints: how many recent checkpoints to keep (the best is always kept too).
       config: extra entries for config.json (recipes store what rebuilds the net).
+      precision: compute in ``"bfloat16"`` or ``"float16"`` (with dynamic loss scaling added to
+        the optimizer), parameters and loss in float32; default float32.
       progress: show a tqdm progress bar on stderr.
 
     Returns:
@@ -300,17 +311,18 @@ def fit(
             f"the history has {names}"
         )
 
-    optimizer = freeze(optimizer, trainable)
+    optimizer = with_precision(freeze(optimizer, trainable), precision)
     fresh = TrainState.create(net, optimizer, (None, *data.feature_shape), key=jax.random.key(seed))
     settings = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "monitor": monitor}
+    settings["precision"] = check_precision(precision)
     run = _Run(
         run_dir, {**settings, **(config or {})}, resume, keep_checkpoints, _mode_for(monitor, None)
     )
     train_state, history = run.start(fresh)
 
-    train_step = make_train_step(net, loss, optimizer, metrics=metric_fns)
+    train_step = make_train_step(net, loss, optimizer, metrics=metric_fns, precision=precision)
     run_epoch = jax.jit(make_epoch(train_step, batch_size), donate_argnums=0)
-    eval_step = jax.jit(make_eval_step(net, loss, metrics=metric_fns))
+    eval_step = jax.jit(make_eval_step(net, loss, metrics=metric_fns, precision=precision))
     x_train, y_train = jax.device_put(data.x_train), jax.device_put(data.y_train)
     x_test, y_test = jax.device_put(data.x_test), jax.device_put(data.y_test)
     steps = data.num_train // batch_size

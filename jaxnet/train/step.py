@@ -6,9 +6,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from jaxnet.core import Array, Layer
+from jaxnet.train.precision import DTYPES, cast_floating, check_precision, loss_scale_of
 from jaxnet.train.state import TrainState, step_key
 
 LossFn = Callable[[Array, Array], Array]
@@ -25,6 +27,7 @@ def make_train_step(
     optimizer: optax.GradientTransformation,
     *,
     metrics: MetricFns | None = None,
+    precision: str | None = None,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]:
     """Build ``train_step(train_state, (x, y)) -> (train_state, metrics)``.
 
@@ -37,10 +40,16 @@ def make_train_step(
       loss_fn: ``loss(predictions, targets) -> scalar``.
       optimizer: the optax transformation whose state lives in ``train_state.opt_state``.
       metrics: extra ``name -> metric(predictions, targets)`` to report.
+      precision: the compute dtype, ``"float32"`` (default), ``"bfloat16"`` or ``"float16"``
+        (see :mod:`jaxnet.train.precision`); float16 needs an optimizer wrapped in
+        :func:`jaxnet.train.dynamic_loss_scale`. Parameters and the loss stay float32.
 
     Returns:
       The step. Its metrics hold ``loss``, ``grad_norm`` (the global L2 norm of the gradient)
       and each of ``metrics``, computed on the batch before the update.
+
+    Raises:
+      ValueError: for an unknown precision.
 
     Example:
       >>> import jax, jax.numpy as jnp, optax, jaxnet as jn
@@ -52,21 +61,25 @@ def make_train_step(
       (1, ['grad_norm', 'loss'])
     """
     metrics = dict(metrics or {})
+    precision = check_precision(precision)
 
     def loss_and_outputs(params: Any, train_state: TrainState, x: Array, y: Array) -> Any:
-        predictions, new_state = net.apply(
-            params, train_state.state, x, key=step_key(train_state), train=True
+        predictions, new_state = _forward(
+            net, params, train_state.state, x, step_key(train_state), True, precision
         )
-        return loss_fn(predictions, y), (predictions, new_state)
+        loss = loss_fn(predictions, y)
+        scaled = loss * loss_scale_of(train_state.opt_state, precision)  # 1 unless float16
+        return scaled, (loss, predictions, new_state)
 
     def train_step(train_state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Array]]:
         x, y = batch
-        (loss, (predictions, new_state)), grads = jax.value_and_grad(
+        (_, (loss, predictions, new_state)), grads = jax.value_and_grad(
             loss_and_outputs, has_aux=True
         )(train_state.params, train_state, x, y)
         updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
         params = optax.apply_updates(train_state.params, updates)
-        report = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+        scale = loss_scale_of(train_state.opt_state, precision)
+        report = {"loss": loss, "grad_norm": optax.tree.norm(grads) / scale}
         report |= {name: fn(predictions, y) for name, fn in metrics.items()}
         new = TrainState(params, new_state, opt_state, train_state.step + 1, train_state.key)
         return new, report
@@ -74,8 +87,31 @@ def make_train_step(
     return train_step
 
 
+def _forward(
+    net: Layer,
+    params: Any,
+    state: Any,
+    x: Array,
+    key: Array | None,
+    train: bool,
+    precision: str,
+) -> tuple[Array, Any]:
+    """``net.apply`` in the compute dtype; predictions and new state come back in float32."""
+    if precision == "float32":
+        return net.apply(params, state, x, key=key, train=train)
+    dtype = DTYPES[precision]
+    predictions, new_state = net.apply(
+        cast_floating(params, dtype),
+        cast_floating(state, dtype),
+        cast_floating(x, dtype),
+        key=key,
+        train=train,
+    )
+    return cast_floating(predictions, jnp.float32), cast_floating(new_state, jnp.float32)
+
+
 def make_eval_step(
-    net: Layer, loss_fn: LossFn, *, metrics: MetricFns | None = None
+    net: Layer, loss_fn: LossFn, *, metrics: MetricFns | None = None, precision: str | None = None
 ) -> Callable[[TrainState, Batch], dict[str, Array]]:
     """Build ``eval_step(train_state, (x, y)) -> metrics``: inference mode, no update.
 
@@ -90,10 +126,13 @@ def make_eval_step(
       ['loss']
     """
     metrics = dict(metrics or {})
+    precision = check_precision(precision)
 
     def eval_step(train_state: TrainState, batch: Batch) -> dict[str, Array]:
         x, y = batch
-        predictions, _ = net.apply(train_state.params, train_state.state, x, train=False)
+        predictions, _ = _forward(
+            net, train_state.params, train_state.state, x, None, False, precision
+        )
         report = {"loss": loss_fn(predictions, y)}
         return report | {name: fn(predictions, y) for name, fn in metrics.items()}
 
