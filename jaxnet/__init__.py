@@ -9,7 +9,7 @@ arrays; ``jax.grad`` and ``jax.jit`` compile backpropagation; optax supplies the
 (1, 4)
 """
 
-from jaxnet import data, losses, metrics, nn, recipes, train
+from jaxnet import data, distributed, losses, metrics, nn, recipes, sweep, train
 from jaxnet.core import (
     ApplyFn,
     CaptureFn,
@@ -43,6 +43,7 @@ __all__ = [
     "SummaryRow",
     "__version__",
     "data",
+    "distributed",
     "elementwise",
     "intermediates",
     "losses",
@@ -56,5 +57,6 @@ __all__ = [
     "serial",
     "summary",
     "summary_rows",
+    "sweep",
     "train",
 ]

@@ -509,6 +509,14 @@ def named(name: str, layer: Layer) -> Layer:
     )
 
 
+def param_paths(params: Params) -> list[str]:
+    """The ``/``-joined path of every parameter array: ``["dense_0/b", "dense_0/w", ...]``."""
+    return [
+        "/".join(str(getattr(k, "key", k)) for k in path)
+        for path, _ in jax.tree_util.tree_leaves_with_path(params)
+    ]
+
+
 def output_shape(layer: Layer, input_shape: Sequence[int | None]) -> Shape:
     """The output shape ``layer`` infers for ``input_shape``, without creating any parameters.
 

@@ -54,16 +54,22 @@ def _guarded(train_step: TrainStep) -> Callable[[Any, Batch], Any]:
     return body
 
 
-def make_epoch(train_step: TrainStep, batch_size: int) -> Callable[..., Any]:
+def make_epoch(
+    train_step: TrainStep, batch_size: int, *, batch_sharding: Any = None
+) -> Callable[..., Any]:
     """Build ``run_epoch(train_state, x, y, epoch) -> (train_state, metrics, finite)``.
 
     ``metrics`` are stacked per step ``(S,)``; ``finite`` says which steps were applied. Jit
     it with ``donate_argnums=0`` so the state's buffers are reused in place.
+    ``batch_sharding`` (a sharding of the stacked ``(S, B, ...)`` batches, see
+    :func:`jaxnet.distributed.batch_sharding`) splits every step's batch across devices.
     """
     body = _guarded(train_step)
 
     def run_epoch(train_state: TrainState, x: Array, y: Array, epoch: Array) -> Any:
         batches = epoch_batches(train_state.key, epoch, x, y, batch_size)
+        if batch_sharding is not None:
+            batches = jax.lax.with_sharding_constraint(batches, batch_sharding)
         (train_state, _), (metrics, finite) = jax.lax.scan(
             body, (train_state, jnp.zeros((), bool)), batches
         )

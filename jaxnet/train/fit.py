@@ -26,6 +26,15 @@ from tqdm.auto import tqdm
 
 from jaxnet.core import Array, Layer
 from jaxnet.data import Dataset
+from jaxnet.distributed import (
+    Mesh,
+    Rules,
+    batch_sharding,
+    check_batch_size,
+    place,
+    replicate,
+    state_shardings,
+)
 from jaxnet.train.epoch import epoch_batches, make_epoch
 from jaxnet.train.freeze import Trainable, freeze
 from jaxnet.train.guard import explain_nonfinite
@@ -193,11 +202,49 @@ def _check_fit_args(
         raise ValueError(f"fit: cannot monitor {monitor!r}; the history has {names}")
 
 
+class _Engine(NamedTuple):
+    """The compiled pieces of a fit and where its arrays live."""
+
+    run_epoch: Callable[..., Any]
+    eval_step: Callable[..., Any]
+    arrays: tuple[Array, Array, Array, Array]  # x_train, y_train, x_test, y_test
+    place: Callable[[TrainState], TrainState]
+
+
+def _compile(
+    train_step: Any,
+    net: Layer,
+    loss: LossFn,
+    metric_fns: MetricFns,
+    precision: str | None,
+    batch_size: int,
+    data: Dataset,
+    mesh: Mesh | None,
+    rules: Rules | None,
+) -> _Engine:
+    """Jit the fused epoch (buffers donated) and the eval step; put the data on the device(s)."""
+    eval_step = jax.jit(make_eval_step(net, loss, metrics=metric_fns, precision=precision))
+    arrays = (data.x_train, data.y_train, data.x_test, data.y_test)
+    if mesh is None:
+        run_epoch = jax.jit(make_epoch(train_step, batch_size), donate_argnums=0)
+        on_device = tuple(jax.device_put(a) for a in arrays)
+        return _Engine(run_epoch, eval_step, on_device, lambda train_state: train_state)
+
+    def place_state(train_state: TrainState) -> TrainState:
+        return place(train_state, state_shardings(train_state, mesh, rules))
+
+    epoch = make_epoch(train_step, batch_size, batch_sharding=batch_sharding(mesh, stacked=True))
+    run_epoch = jax.jit(epoch, donate_argnums=0)
+    return _Engine(run_epoch, eval_step, replicate(arrays, mesh), place_state)
+
+
 class _Run:
-    """The files of a fit: run folder and checkpoints, or nothing when run_dir is None."""
+    """The files of a fit: run folder and checkpoints, or nothing when run_dir is None. With
+    several processes, all read (resume) but only process 0 writes."""
 
     def __init__(self, run_dir: Any, config: dict[str, Any], resume: bool, keep: int, mode: str):
         self.folder = None if run_dir is None else RunFolder(run_dir)
+        self.writes = jax.process_index() == 0
         self.config, self.resume = config, resume
         self.checkpoints = (
             None
@@ -216,8 +263,9 @@ class _Run:
                     f"fit: run folder {str(self.folder.path)!r} already holds checkpoints; "
                     "pass resume=True to continue it, or choose another folder"
                 )
-            self.folder.write_config(self.config)
-            self.folder.write_metrics([])
+            if self.writes:
+                self.folder.write_config(self.config)
+                self.folder.write_metrics([])
             return fresh, []
         if latest is None:
             raise FileNotFoundError(
@@ -225,12 +273,13 @@ class _Run:
             )
         state = self.checkpoints.restore(fresh, latest)
         history = [row for row in self.folder.read_metrics() if row["epoch"] <= latest]
-        self.folder.write_metrics(history)
-        self.folder.write_config({**self.folder.read_config(), **self.config})
+        if self.writes:
+            self.folder.write_metrics(history)
+            self.folder.write_config({**self.folder.read_config(), **self.config})
         return state, history
 
     def save(self, epoch: int, state: TrainState, row: dict[str, Any], metric: str) -> None:
-        if self.folder is None or self.checkpoints is None:
+        if self.folder is None or self.checkpoints is None or not self.writes:
             return
         self.folder.append_metrics(row)
         self.checkpoints.save(epoch, state, metric=row[metric])
@@ -260,6 +309,8 @@ def fit(
     keep_checkpoints: int = 3,
     config: Mapping[str, Any] | None = None,
     precision: str | None = None,
+    mesh: Mesh | None = None,
+    rules: Rules | None = None,
     progress: bool = True,
 ) -> FitResult:
     """Train ``net`` on ``data`` for ``epochs`` epochs; evaluate on the test split after each.
@@ -288,6 +339,11 @@ def fit(
       config: extra entries for config.json (recipes store what rebuilds the net).
       precision: compute in ``"bfloat16"`` or ``"float16"`` (with dynamic loss scaling added to
         the optimizer), parameters and loss in float32; default float32.
+      mesh: train data-parallel over a :func:`jaxnet.distributed.make_mesh` mesh: each step's
+        batch is split along its ``data`` axis, gradients are reduced by XLA. With several
+        processes (:func:`jaxnet.distributed.initialize`) only process 0 writes files.
+      rules: shard parameters (and their optimizer moments) along the mesh's ``model`` axis by
+        path, e.g. ``{"dense_*/w": PartitionSpec(None, "model")}``; others are replicated.
       progress: show a tqdm progress bar on stderr.
 
     Returns:
@@ -315,16 +371,17 @@ def fit(
     fresh = TrainState.create(net, optimizer, (None, *data.feature_shape), key=jax.random.key(seed))
     settings = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "monitor": monitor}
     settings["precision"] = check_precision(precision)
+    if mesh is not None:
+        check_batch_size(batch_size, mesh)
+        settings["devices"] = mesh.devices.size
     run = _Run(
         run_dir, {**settings, **(config or {})}, resume, keep_checkpoints, _mode_for(monitor, None)
     )
     train_state, history = run.start(fresh)
-
     train_step = make_train_step(net, loss, optimizer, metrics=metric_fns, precision=precision)
-    run_epoch = jax.jit(make_epoch(train_step, batch_size), donate_argnums=0)
-    eval_step = jax.jit(make_eval_step(net, loss, metrics=metric_fns, precision=precision))
-    x_train, y_train = jax.device_put(data.x_train), jax.device_put(data.y_train)
-    x_test, y_test = jax.device_put(data.x_test), jax.device_put(data.y_test)
+    engine = _compile(train_step, net, loss, metric_fns, precision, batch_size, data, mesh, rules)
+    train_state = engine.place(train_state)
+    x_train, y_train, x_test, y_test = engine.arrays
     steps = data.num_train // batch_size
 
     stop, stopped = _StopRequest(), "completed"
@@ -338,7 +395,7 @@ def fit(
     with bar, _graceful_interrupt(stop):
         for epoch in range(len(history), epochs):
             start = time.perf_counter()
-            train_state, step_metrics, finite = run_epoch(
+            train_state, step_metrics, finite = engine.run_epoch(
                 train_state, x_train, y_train, jnp.int32(epoch)
             )
             step_metrics, finite = jax.device_get((step_metrics, finite))
@@ -356,7 +413,8 @@ def fit(
                 f"train_{k}": float(np.mean(v)) for k, v in step_metrics.items() if k != "grad_norm"
             }
             row |= {
-                f"test_{k}": v for k, v in evaluate(eval_step, train_state, x_test, y_test).items()
+                f"test_{k}": v
+                for k, v in evaluate(engine.eval_step, train_state, x_test, y_test).items()
             }
             row["seconds"] = time.perf_counter() - start
             history.append(row)
@@ -371,7 +429,7 @@ def fit(
                 stopped = "interrupted"
             if stopped != "completed":
                 break
-    if run.folder is not None and history:
+    if run.writes and run.folder is not None and history:
         from jaxnet.plot import plot_curves  # matplotlib loads only when a run folder is written
 
         plot_curves(history, run.folder.path / CURVES, title=net.name)

@@ -9,19 +9,11 @@ from typing import Any
 import jax
 import optax
 
-from jaxnet.core import Params
+from jaxnet.core import Params, param_paths
 
 Trainable = str | Callable[[str], bool] | None
 """Which parameters train: a glob over paths (``"dense_1/*"``), a predicate on the path, or
 ``None`` for all."""
-
-
-def param_paths(params: Params) -> list[str]:
-    """The ``/``-joined path of every parameter array: ``["dense_0/b", "dense_0/w", ...]``."""
-    return [
-        "/".join(str(getattr(k, "key", k)) for k in path)
-        for path, _ in jax.tree_util.tree_leaves_with_path(params)
-    ]
 
 
 def trainable_mask(params: Params, trainable: Trainable) -> Any:

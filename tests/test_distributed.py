@@ -1,0 +1,117 @@
+"""Data parallelism, parameter sharding and two processes, against single-device training.
+
+Several CPU devices need ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` before JAX
+starts, so these tests run their training in subprocesses.
+"""
+
+import json
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from jax.sharding import PartitionSpec
+
+import jaxnet as jn
+
+HERE = Path(__file__).parent / "multihost"
+
+
+def _python(*args, timeout=300):
+    done = subprocess.run(
+        [sys.executable, *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_sharded_training_equals_single_device():
+    report = json.loads(_python(HERE / "sharded.py").stdout.strip().splitlines()[-1])
+    assert report["devices"] == 8
+    assert report["data_parallel"] < 1e-5  # XLA reduces the gradient over devices: float tolerance
+    assert report["model_parallel"] < 1e-5
+    assert report["w0_spec"] == "P(None, 'model')"
+    assert (
+        report["mu_spec"] == "P(None, 'model')"
+    )  # Adam's moment follows its parameter
+    assert (
+        report["indivisible_batch"]
+        == "batch_size=12 does not divide by the 8 devices of the 'data' mesh axis; use a multiple of 8"
+    )
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
+    address = f"127.0.0.1:{_free_port()}"
+    worker = HERE / "worker.py"
+    common = ["--devices", "2", "--coordinator", address, "--processes", "2"]
+    first = subprocess.Popen(
+        [sys.executable, worker, tmp_path / "p0.npz", *common, "--process-id", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    second = subprocess.Popen(
+        [sys.executable, worker, tmp_path / "p1.npz", *common, "--process-id", "1"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for process in (first, second):
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-3000:]
+    _python(worker, tmp_path / "single.npz", "--devices", "4")
+    assert not (tmp_path / "p1.npz").exists()  # only process 0 writes
+    two, one = np.load(tmp_path / "p0.npz"), np.load(tmp_path / "single.npz")
+    assert (int(two["processes"]), int(two["devices"])) == (2, 4)
+    assert (int(one["processes"]), int(one["devices"])) == (1, 4)
+    parameters = [name for name in one.files if name not in ("processes", "devices")]
+    assert parameters == ["dense_0/b", "dense_0/w", "dense_1/b", "dense_1/w"]
+    for name in parameters:
+        np.testing.assert_allclose(two[name], one[name], rtol=1e-5, atol=1e-6)
+
+
+def test_a_coordinator_that_never_answers_times_out_clearly():
+    code = f"import jaxnet as jn; jn.distributed.initialize('127.0.0.1:{_free_port()}', 2, 1, timeout_s=1)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert re.search(
+        r"TimeoutError: no coordinator answered at 127\.0\.0\.1:\d+ within 1 s \(process 1 of 2\)",
+        done.stderr,
+    )
+
+
+def test_unknown_mesh_axis_and_too_many_devices():
+    mesh = jn.distributed.make_mesh(1)
+    params = {"dense_0": {"w": np.zeros((4, 2))}}
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "rule '*/w': unknown mesh axis 'modle'; the mesh has axes ('data', 'model')"
+        ),
+    ):
+        jn.distributed.param_specs(params, mesh, {"*/w": PartitionSpec(None, "modle")})
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "devices=64 but 1 are visible (cpu); on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N"
+        ),
+    ):
+        jn.distributed.make_mesh(64)
+    with pytest.raises(
+        ValueError, match=re.escape("model=3 must be >= 1 and divide the 1 devices")
+    ):
+        jn.distributed.make_mesh(model=3)
+
+
+def test_bad_coordinator_address():
+    with pytest.raises(
+        ValueError, match=re.escape("coordinator address must be 'host:port', got 'localhost'")
+    ):
+        jn.distributed.initialize("localhost", 2, 1, timeout_s=1)
