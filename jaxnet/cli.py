@@ -36,15 +36,20 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--optimizer", help="adam, sgd or momentum")
     train.add_argument("--seed", type=int, help="seeds init, shuffling and the split")
     train.add_argument("--precision", help="compute dtype: float32, bfloat16 or float16")
+    train.add_argument("--cell", help="recurrent recipes: lstm, gru or rnn")
+    train.add_argument("--heads", type=int, help="attention recipes: attention heads")
+    train.add_argument("--devices", type=int, help="train data-parallel over this many devices")
     train.add_argument("--out", help="run folder (default: runs/<recipe>-<timestamp>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run folder's training")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep = commands.add_parser("sweep", help="train many variants of a recipe at once")
     sweep.add_argument("recipe", nargs="?", default="digits-mlp", help="default: digits-mlp")
-    sweep.add_argument("--lr", type=_floats, required=True, help="learning rates, e.g. 0.01,0.1,1")
+    sweep.add_argument(
+        "--lr", type=_comma_list(float), required=True, help="learning rates, e.g. 0.01,0.1,1"
+    )
     sweep.add_argument("--seeds", type=int, default=1, help="seeds per learning rate")
-    sweep.add_argument("--width", type=_ints, help="widths, e.g. 32,128")
-    sweep.add_argument("--depth", type=_ints, help="depths, e.g. 1,2,3")
+    sweep.add_argument("--width", type=_comma_list(int), help="widths, e.g. 32,128")
+    sweep.add_argument("--depth", type=_comma_list(int), help="depths, e.g. 1,2,3")
     sweep.add_argument("--epochs", type=int)
     sweep.add_argument("--batch-size", type=int)
     sweep.add_argument("--optimizer")
@@ -60,22 +65,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected numbers separated by commas, got {text!r}"
-        ) from None
+def _comma_list(kind: type) -> Any:
+    """An argparse type for comma-separated values of ``kind``: ``"0.01,0.1"``."""
 
+    def parse(text: str) -> list[Any]:
+        try:
+            return [kind(part) for part in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {kind.__name__}s separated by commas, got {text!r}"
+            ) from None
 
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected ints separated by commas, got {text!r}"
-        ) from None
+    return parse
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -109,11 +110,13 @@ _HYPERPARAMETERS = (
     "optimizer",
     "seed",
     "precision",
+    "cell",
+    "heads",
 )
 
 
 def _train(args: argparse.Namespace) -> int:
-    from jaxnet import recipes, train
+    from jaxnet import distributed, recipes, train
 
     if args.resume:
         config = train.RunFolder(args.resume).read_config()
@@ -128,8 +131,11 @@ def _train(args: argparse.Namespace) -> int:
         run_dir, resume = args.out or train.default_run_dir(args.recipe), False
     job = recipes.build(config)
     print(f"jaxnet train {config['recipe']}: {job.data!r}", flush=True)
-    result = job.fit(run_dir=run_dir, resume=resume, progress=not args.no_progress)
+    mesh = None if args.devices is None else distributed.make_mesh(args.devices)
+    result = job.fit(run_dir=run_dir, resume=resume, progress=not args.no_progress, mesh=mesh)
     print(_report(result.history, result.run_dir, result.stopped))
+    for name, value in job.baselines.items():
+        print(f"baseline: {name} {value:.4f}")
     return INTERRUPTED if result.stopped == "interrupted" else 0
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import optax
 
 from jaxnet import losses, metrics, nn
-from jaxnet.core import Layer, serial
-from jaxnet.data import Dataset, load
+from jaxnet.core import Layer, residual, serial
+from jaxnet.data import Dataset, load, persistence_mse
 from jaxnet.train.fit import FitResult, fit, initial_state
 from jaxnet.train.precision import check_precision
 from jaxnet.train.state import TrainState
@@ -63,6 +63,74 @@ def mlp(width: int, depth: int, activation: str, out_features: int) -> Layer:
     return serial(*hidden, nn.Dense(out_features))
 
 
+def cnn(
+    width: int, depth: int, activation: str, out_features: int, image_shape: Sequence[int]
+) -> Layer:
+    """The book's convolutional net: ``depth`` blocks of 3×3 convolution (``width``, then twice
+    as many channels each block), activation and 2×2 max pooling, then a linear classifier.
+
+    Flat images (``(B, 64)`` for digits) are reshaped to ``image_shape`` first; pooling stops
+    halving once the image is a single pixel.
+
+    Example:
+      >>> import jax, jaxnet as jn
+      >>> jn.recipes.cnn(16, 2, "relu", 10, (8, 8, 1)).init(jax.random.key(0), (1, 64))[0]
+      (1, 10)
+    """
+    layers: list[Layer] = [nn.Reshape(tuple(image_shape))]
+    size = min(image_shape[:-1])
+    for block in range(depth):
+        layers += [nn.Conv(width * 2**block, (3, 3)), ACTIVATIONS[activation]]
+        if size >= 2:
+            layers.append(nn.MaxPool((2, 2)))
+            size //= 2
+    return serial(*layers, nn.Flatten, nn.Dense(out_features))
+
+
+def recurrent(width: int, depth: int, cell: str, out_features: int) -> Layer:
+    """``depth`` recurrent layers of ``width`` units (``"lstm"``, ``"gru"`` or ``"rnn"``) over
+    a sequence ``(B, T, F)``; the last one keeps only its final output, read by a linear layer.
+
+    Example:
+      >>> import jax, jaxnet as jn
+      >>> jn.recipes.recurrent(8, 1, "lstm", 1).init(jax.random.key(0), (2, 5, 1))[0]
+      (2, 1)
+    """
+    layers = [nn.RNN(CELLS[cell](width), return_sequences=i < depth - 1) for i in range(depth)]
+    return serial(*layers, nn.Dense(out_features))
+
+
+def transformer(width: int, depth: int, heads: int, out_features: int, vocabulary: int) -> Layer:
+    """Token ids ``(B, T)`` → per-position logits ``(B, T, out_features)``: an embedding plus
+    learned positions, then ``depth`` pre-norm blocks of self-attention and a ReLU MLP, each
+    inside a residual connection.
+
+    Example:
+      >>> import jax, jaxnet as jn
+      >>> net = jn.recipes.transformer(16, 1, 2, 10, vocabulary=10)
+      >>> net.init(jax.random.key(0), (2, 8))[0]
+      (2, 8, 10)
+    """
+    block = [
+        residual(serial(nn.LayerNorm(), nn.MultiHeadAttention(heads))),
+        residual(serial(nn.LayerNorm(), nn.Dense(2 * width), nn.Relu, nn.Dense(width))),
+    ]
+    body = [layer for _ in range(depth) for layer in block]
+    return serial(
+        nn.Embedding(vocabulary, width),
+        nn.PositionEmbedding(),
+        *body,
+        nn.LayerNorm(),
+        nn.Dense(out_features),
+    )
+
+
+CELLS: Mapping[str, Callable[[int], nn.Cell]] = MappingProxyType(
+    {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.SimpleRNN}
+)
+"""The recurrent cells a recipe's ``cell`` setting accepts."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """A named training job: which data, which net, and the default hyperparameters.
@@ -72,17 +140,20 @@ class Recipe:
       description: one line for ``jaxnet recipes``.
       dataset: a :func:`jaxnet.data.load` name.
       defaults: the default config (epochs, lr, batch_size, width, depth, activation, optimizer,
-        seed); every key may be overridden.
+        seed, precision, and per architecture ``cell`` or ``heads``); every key may be
+        overridden.
+      architecture: ``"mlp"``, ``"cnn"``, ``"recurrent"`` or ``"transformer"``.
     """
 
     name: str
     description: str
     dataset: str
     defaults: Mapping[str, Any]
+    architecture: str = "mlp"
 
 
 class Job(NamedTuple):
-    """A recipe bound to a config: everything ``fit`` needs."""
+    """A recipe bound to a config: everything ``fit`` needs, and the baselines to beat."""
 
     config: dict[str, Any]
     net: Layer
@@ -90,6 +161,8 @@ class Job(NamedTuple):
     loss: Callable[..., Any]
     metrics: dict[str, Callable[..., Any]]
     optimizer: optax.GradientTransformation
+    baselines: Mapping[str, float] = MappingProxyType({})
+    """Reference scores on the test split, e.g. ``{"persistence test_loss": 8.66}``."""
 
     def initial_state(self) -> TrainState:
         """The state a run of this job starts from (a restore target for its checkpoints)."""
@@ -158,6 +231,27 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType(
                 "breast_cancer",
                 _mlp_defaults(epochs=30, lr=1e-3, batch_size=32, width=32, depth=1),
             ),
+            Recipe(
+                "digits-cnn",
+                "a convolutional net on the 8×8 digits: two conv blocks and a linear classifier",
+                "digits",
+                _mlp_defaults(epochs=15, lr=2e-3, batch_size=32, width=32, depth=2),
+                "cnn",
+            ),
+            Recipe(
+                "temperature-lstm",
+                "forecast tomorrow's temperature from 28 days with an LSTM (vs persistence)",
+                "temperature_forecast",
+                _mlp_defaults(epochs=30, lr=5e-3, batch_size=64, width=32, depth=1, cell="lstm"),
+                "recurrent",
+            ),
+            Recipe(
+                "reverse-digits",
+                "self-attention learns to reverse strings of 8 digits, position by position",
+                "reverse_digits",
+                _mlp_defaults(epochs=10, lr=3e-3, batch_size=64, width=32, depth=1, heads=4),
+                "transformer",
+            ),
         )
     }
 )
@@ -200,6 +294,7 @@ def make_config(name: str, **overrides: Any) -> dict[str, Any]:
       0.01
     """
     recipe = get(name)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     unknown = sorted(set(overrides) - set(recipe.defaults))
     if unknown:
         raise ValueError(f"unknown option {unknown[0]!r} for recipe {name!r}")
@@ -221,10 +316,28 @@ def check_config(config: Mapping[str, Any]) -> None:
             f"unknown activation {config['activation']!r} (known: {', '.join(ACTIVATIONS)})"
         )
     check_precision(config["precision"])
+    if "cell" in config and config["cell"] not in CELLS:
+        raise ValueError(f"unknown cell {config['cell']!r} (known: {', '.join(CELLS)})")
+    if "heads" in config:
+        _check_int(config, "heads", 1)
+        if config["width"] % config["heads"]:
+            raise ValueError(f"width={config['width']} must divide by heads={config['heads']}")
     if config["optimizer"] not in OPTIMIZERS:
         raise ValueError(
             f"unknown optimizer {config['optimizer']!r} (known: {', '.join(OPTIMIZERS)})"
         )
+
+
+def _build_net(architecture: str, c: Mapping[str, Any], data: Dataset, out: int) -> Layer:
+    width, depth = c["width"], c["depth"]
+    if architecture == "cnn":
+        image_shape = data.image_shape or (*data.feature_shape, 1)
+        return cnn(width, depth, c["activation"], out, image_shape)
+    if architecture == "recurrent":
+        return recurrent(width, depth, c["cell"], out)
+    if architecture == "transformer":
+        return transformer(width, depth, c["heads"], out, vocabulary=out)
+    return mlp(width, depth, c["activation"], out)
 
 
 def build(config: Mapping[str, Any]) -> Job:
@@ -238,8 +351,11 @@ def build(config: Mapping[str, Any]) -> Job:
     data = load(config["dataset"], seed=config["seed"])
     classify = data.task == "classification"
     out = data.num_classes if classify and data.num_classes else data.y_train.shape[-1]
-    net = mlp(config["width"], config["depth"], config["activation"], out)
+    net = _build_net(recipe.architecture, config, data, out)
     loss = losses.softmax_cross_entropy if classify else losses.mse
     metric_fns = {"accuracy": metrics.accuracy} if classify else {}
     optimizer = OPTIMIZERS[config["optimizer"]](learning_rate=config["lr"])
-    return Job(config, net, data, loss, metric_fns, optimizer)
+    baselines = {}
+    if data.name == "temperature_forecast":  # tomorrow = today: what a forecast must beat
+        baselines["persistence test_loss"] = persistence_mse(data)
+    return Job(config, net, data, loss, metric_fns, optimizer, baselines)

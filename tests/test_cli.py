@@ -118,6 +118,9 @@ def test_recipes_and_summary(capsys):
         "temperature",
         "iris",
         "breast-cancer",
+        "digits-cnn",
+        "temperature-lstm",
+        "reverse-digits",
     ]
     assert cli.main(["summary", "digits-mlp"]) == 0
     table = capsys.readouterr().out

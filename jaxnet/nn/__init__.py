@@ -13,22 +13,46 @@ from jaxnet.nn.activations import (
     Swish,
     Tanh,
 )
+from jaxnet.nn.attention import MultiHeadAttention
+from jaxnet.nn.conv import Conv, ConvTranspose
+from jaxnet.nn.dropout import Dropout
+from jaxnet.nn.embedding import Embedding, PositionEmbedding
 from jaxnet.nn.linear import Dense, Flatten, Identity, Reshape
+from jaxnet.nn.norm import BatchNorm, LayerNorm
+from jaxnet.nn.pooling import AvgPool, GlobalAvgPool, MaxPool
+from jaxnet.nn.recurrent import GRU, LSTM, RNN, Cell, SimpleRNN, scan_cell
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
     "Activation",
+    "AvgPool",
+    "BatchNorm",
+    "Cell",
+    "Conv",
+    "ConvTranspose",
     "Dense",
+    "Dropout",
     "Elu",
+    "Embedding",
     "Flatten",
     "Gelu",
+    "GlobalAvgPool",
     "Identity",
+    "LayerNorm",
     "LeakyRelu",
     "LogSoftmax",
+    "MaxPool",
+    "MultiHeadAttention",
+    "PositionEmbedding",
     "Relu",
     "Reshape",
     "Sigmoid",
+    "SimpleRNN",
     "Softmax",
     "Softplus",
     "Swish",
     "Tanh",
+    "scan_cell",
 ]

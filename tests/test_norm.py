@@ -1,0 +1,409 @@
+"""BatchNorm and LayerNorm: the contract, NumPy references for both modes, running statistics."""
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxnet as jn
+from jaxnet.nn.linear import Dense
+from jaxnet.nn.norm import BatchNorm, LayerNorm
+from tests import contract
+from tests.contract import Case
+
+EPS = 1e-5
+RANDOM = jax.nn.initializers.normal(1.0)  # random scale and bias, so the reference sees them
+
+# ----------------------------------------------------------------------------- references
+
+
+def _channels_last(x, axis):
+    return np.moveaxis(np.asarray(x, np.float64), axis, -1)
+
+
+def ref_batch_stats(x, axis=-1):
+    """Per-channel mean and biased variance, summed row by row."""
+    rows = _channels_last(x, axis).reshape(-1, np.shape(x)[axis])
+    n = rows.shape[0]
+    mean = sum(row for row in rows) / n
+    var = sum((row - mean) ** 2 for row in rows) / n
+    return mean, var
+
+
+def ref_batch_norm(params, x, mean, var, axis=-1, epsilon=EPS):
+    """(x − mean)/√(var + ε) · scale + bias, one channel at a time."""
+    x = _channels_last(x, axis)
+    channels = x.shape[-1]
+    scale = np.asarray(params.get("scale", np.ones(channels)), np.float64)
+    bias = np.asarray(params.get("bias", np.zeros(channels)), np.float64)
+    out = np.empty_like(x)
+    for c in range(channels):
+        out[..., c] = (x[..., c] - mean[c]) / np.sqrt(var[c] + epsilon) * scale[c] + bias[c]
+    return np.moveaxis(out, -1, axis)
+
+
+def ref_batch_norm_eval_initial(axis=-1):
+    """Evaluation mode with the initial running statistics (mean 0, var 1)."""
+
+    def reference(params, x):
+        channels = x.shape[axis]
+        return ref_batch_norm(params, x, np.zeros(channels), np.ones(channels), axis)
+
+    return reference
+
+
+def ref_batch_norm_train(axis=-1):
+    def reference(params, x):
+        return ref_batch_norm(params, x, *ref_batch_stats(x, axis), axis)
+
+    return reference
+
+
+def ref_layer_norm(params, x, epsilon=EPS):
+    """Each row of the last axis normalized on its own, with explicit loops."""
+    x = np.asarray(x, np.float64)
+    features = x.shape[-1]
+    scale = np.asarray(params.get("scale", np.ones(features)), np.float64)
+    bias = np.asarray(params.get("bias", np.zeros(features)), np.float64)
+    out = np.empty_like(x)
+    for index in np.ndindex(*x.shape[:-1]):
+        row = x[index]
+        mean = sum(row) / features
+        var = sum((v - mean) ** 2 for v in row) / features
+        out[index] = (row - mean) / np.sqrt(var + epsilon) * scale + bias
+    return out
+
+
+def _always_training(layer: jn.Layer) -> jn.Layer:
+    """The layer with train=True forced, so the contract checks the training path."""
+
+    def apply(params, state, x, *, key=None, train=False):
+        return layer.apply(params, state, x, key=key, train=True)
+
+    return jn.Layer(layer.init, apply, layer.name)
+
+
+# ----------------------------------------------------------------------------- contract
+
+EVAL_CASES = [
+    Case(
+        "batch_norm_random_affine",
+        BatchNorm(scale_init=RANDOM, bias_init=RANDOM),
+        (2, 3, 3, 2),
+        ref_batch_norm_eval_initial(),
+    ),
+    Case(
+        "batch_norm_channels_first_no_affine",
+        BatchNorm(axis=1, use_scale=False, use_bias=False),
+        (2, 3, 4),
+        ref_batch_norm_eval_initial(axis=1),
+    ),
+    Case(
+        "layer_norm_random_affine",
+        LayerNorm(scale_init=RANDOM, bias_init=RANDOM),
+        (2, 3, 4),
+        ref_layer_norm,
+    ),
+]
+
+# BatchNorm's training path couples the examples of a batch, so applying it to one example at
+# a time (the vmap check) rightly gives something else; every other check applies.
+TRAIN_CHECKS = [
+    c for c in contract.CHECKS if c is not contract.check_vmap_over_batch_equals_batched_apply
+]
+TRAIN_CASES = [
+    Case(
+        "batch_norm_train",
+        _always_training(BatchNorm(scale_init=RANDOM, bias_init=RANDOM)),
+        (2, 3, 3),
+        ref_batch_norm_train(),
+        tolerance=1e-4,
+    ),
+]
+
+
+@pytest.mark.parametrize("check", contract.CHECKS, ids=contract.CHECK_IDS)
+@pytest.mark.parametrize("case", EVAL_CASES, ids=[c.id for c in EVAL_CASES])
+def test_contract(case, check, key):
+    check(case, key)
+
+
+@pytest.mark.parametrize(
+    "check", TRAIN_CHECKS, ids=[c.__name__.removeprefix("check_") for c in TRAIN_CHECKS]
+)
+@pytest.mark.parametrize("case", TRAIN_CASES, ids=[c.id for c in TRAIN_CASES])
+def test_contract_training_path(case, check, key):
+    check(case, key)
+
+
+# ----------------------------------------------------------------------------- BatchNorm
+
+
+def test_batch_norm_params_and_state_shapes(key):
+    out_shape, params, state = BatchNorm().init(key, (None, 8, 8, 5))
+    assert out_shape == (None, 8, 8, 5)
+    assert jax.tree.map(jnp.shape, params) == {"scale": (5,), "bias": (5,)}
+    assert jax.tree.map(jnp.shape, state) == {"mean": (5,), "var": (5,)}
+    np.testing.assert_array_equal(state["mean"], np.zeros(5))
+    np.testing.assert_array_equal(state["var"], np.ones(5))
+    np.testing.assert_array_equal(params["scale"], np.ones(5))
+    np.testing.assert_array_equal(params["bias"], np.zeros(5))
+    assert BatchNorm(axis=1).init(key, (2, 7, 4, 4))[2]["mean"].shape == (7,)
+    assert BatchNorm(use_scale=False).init(key, (2, 3))[1].keys() == {"bias"}
+
+
+def test_batch_norm_state_update_formula_exactly(key):
+    layer = BatchNorm(momentum=0.75)
+    _, params, state = layer.init(key, (2, 1))
+    x = jnp.array([[0.0], [4.0]])  # batch mean 2; biased variance 4 (the unbiased one is 8)
+    _, new_state = layer.apply(params, state, x, train=True)
+    assert float(new_state["mean"][0]) == 0.75 * 0.0 + 0.25 * 2.0  # 0.5
+    assert float(new_state["var"][0]) == 0.75 * 1.0 + 0.25 * 4.0  # 1.75, not 2.75
+    _, newer = layer.apply(params, new_state, x, train=True)
+    assert float(newer["mean"][0]) == 0.75 * 0.5 + 0.25 * 2.0
+    assert float(newer["var"][0]) == 0.75 * 1.75 + 0.25 * 4.0
+
+
+def test_batch_norm_training_matches_numpy_with_any_running_state(key):
+    layer = BatchNorm(momentum=0.9, axis=1, scale_init=RANDOM, bias_init=RANDOM)
+    _, params, _ = layer.init(key, (3, 4, 2, 2))
+    state = {"mean": jnp.array([1.0, -2.0, 0.5, 3.0]), "var": jnp.array([2.0, 0.5, 1.0, 4.0])}
+    x = 3.0 * jax.random.normal(jax.random.key(1), (3, 4, 2, 2)) + 1.0
+    y, new_state = layer.apply(params, state, x, train=True)
+    mean, var = ref_batch_stats(x, axis=1)
+    np_params = jax.tree.map(np.asarray, params)
+    np.testing.assert_allclose(
+        y, ref_batch_norm(np_params, x, mean, var, axis=1), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        new_state["mean"], 0.9 * np.asarray(state["mean"]) + 0.1 * mean, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        new_state["var"], 0.9 * np.asarray(state["var"]) + 0.1 * var, rtol=1e-6
+    )
+
+
+def test_batch_norm_evaluation_uses_running_statistics_and_keeps_state(key):
+    layer = BatchNorm(scale_init=RANDOM, bias_init=RANDOM)
+    _, params, _ = layer.init(key, (5, 3))
+    state = {"mean": jnp.array([1.0, -2.0, 0.5]), "var": jnp.array([2.0, 0.5, 4.0])}
+    x = jax.random.normal(jax.random.key(1), (5, 3))
+    y, new_state = layer.apply(params, state, x)  # train=False is the default
+    expected = ref_batch_norm(
+        jax.tree.map(np.asarray, params), x, np.asarray(state["mean"]), np.asarray(state["var"])
+    )
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
+    assert new_state is state
+
+
+def test_batch_norm_train_and_eval_switch(key):
+    layer = BatchNorm(momentum=0.5)
+    _, params, state = layer.init(key, (64, 2))
+    x = jnp.array([[10.0, -3.0]]) + jnp.array([[2.0, 0.5]]) * jax.random.normal(
+        jax.random.key(1), (64, 2)
+    )
+    trained, _ = layer.apply(params, state, x, train=True)
+    np.testing.assert_allclose(trained.mean(axis=0), [0.0, 0.0], atol=1e-5)
+    np.testing.assert_allclose(trained.var(axis=0), [1.0, 1.0], rtol=1e-3)
+    evaluated, _ = layer.apply(params, state, x, train=False)  # running stats still 0 and 1
+    np.testing.assert_allclose(evaluated, x / np.sqrt(1.0 + EPS), rtol=1e-6)
+    for _ in range(40):  # momentum 0.5: the running stats reach the batch's within float32
+        _, state = layer.apply(params, state, x, train=True)
+    np.testing.assert_allclose(layer.apply(params, state, x)[0], trained, rtol=1e-4, atol=1e-4)
+
+
+def test_batch_norm_state_survives_jit(key):
+    layer = BatchNorm(momentum=0.9)
+    _, params, state = layer.init(key, (8, 3))
+    x = jax.random.normal(jax.random.key(1), (8, 3)) * 2.0 + 1.0
+    step = jax.jit(lambda params, state, x: layer.apply(params, state, x, train=True))
+    jitted, eager = state, state
+    for _ in range(3):
+        y_jit, jitted = step(params, jitted, x)
+        y_eager, eager = layer.apply(params, eager, x, train=True)
+    assert jax.tree.structure(jitted) == jax.tree.structure(state)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), jitted, eager)
+    np.testing.assert_allclose(y_jit, y_eager, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jitted["mean"], (1 - 0.9**3) * np.asarray(x).mean(0), rtol=1e-5)
+
+
+def test_batch_norm_in_serial_keeps_its_state_under_its_name(key):
+    net = jn.serial(Dense(3), BatchNorm(), jn.nn.Relu)
+    _, params, state = net.init(key, (None, 4))
+    assert sorted(params) == ["batch_norm_0", "dense_0"]
+    assert list(state) == ["batch_norm_0"]
+    assert state["batch_norm_0"]["mean"].shape == (3,)
+    x = jax.random.normal(jax.random.key(1), (6, 4))
+    _, trained_state = net.apply(params, state, x, train=True)
+    assert list(trained_state) == ["batch_norm_0"]
+    hidden = np.asarray(x) @ np.asarray(params["dense_0"]["w"]) + np.asarray(params["dense_0"]["b"])
+    np.testing.assert_allclose(
+        trained_state["batch_norm_0"]["mean"], 0.01 * hidden.mean(0), rtol=1e-4, atol=1e-7
+    )
+    _, eval_state = net.apply(params, trained_state, x)
+    jax.tree.map(np.testing.assert_array_equal, eval_state, trained_state)
+
+
+def test_batch_norm_state_is_updated_by_the_train_step_not_by_the_gradient(key):
+    net = jn.serial(Dense(3), BatchNorm(), Dense(1))
+    optimizer = optax.sgd(0.1)
+    ts = jn.train.TrainState.create(net, optimizer, (None, 2), key=key)
+    step = jax.jit(jn.train.make_train_step(net, jn.losses.mse, optimizer))
+    batch = (jax.random.normal(jax.random.key(1), (8, 2)), jnp.ones((8, 1)))
+    new, _ = step(ts, batch)
+    assert jax.tree.structure(new.state) == jax.tree.structure(ts.state)
+    assert not np.allclose(new.state["batch_norm_0"]["var"], ts.state["batch_norm_0"]["var"])
+    assert sorted(new.params["batch_norm_0"]) == ["bias", "scale"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"momentum": 1.0}, ValueError, "batch_norm: momentum must be in [0, 1), got 1.0"),
+        ({"momentum": -0.1}, ValueError, "batch_norm: momentum must be in [0, 1), got -0.1"),
+        ({"momentum": float("nan")}, ValueError, "batch_norm: momentum must be in [0, 1), got nan"),
+        ({"momentum": "0.9"}, TypeError, "batch_norm: momentum must be a number, got str '0.9'"),
+        ({"momentum": True}, TypeError, "batch_norm: momentum must be a number, got bool True"),
+        ({"epsilon": 0.0}, ValueError, "batch_norm: epsilon must be a positive number, got 0.0"),
+        (
+            {"epsilon": -1e-5},
+            ValueError,
+            "batch_norm: epsilon must be a positive number, got -1e-05",
+        ),
+        (
+            {"epsilon": float("inf")},
+            ValueError,
+            "batch_norm: epsilon must be a positive number, got inf",
+        ),
+        ({"epsilon": None}, TypeError, "batch_norm: epsilon must be a number, got NoneType None"),
+        ({"use_scale": 1}, TypeError, "batch_norm: use_scale must be a bool, got int 1"),
+        ({"use_bias": "yes"}, TypeError, "batch_norm: use_bias must be a bool, got str 'yes'"),
+        ({"axis": 1.0}, TypeError, "batch_norm: axis must be an int, got float 1.0"),
+        ({"axis": True}, TypeError, "batch_norm: axis must be an int, got bool True"),
+        (
+            {"axis": 0},
+            ValueError,
+            "batch_norm: axis is the feature axis and cannot be 0, the batch axis",
+        ),
+        (
+            {"scale_init": 1.0},
+            TypeError,
+            "batch_norm: scale_init must be an initializer, a function (key, shape, dtype) -> array such as jax.nn.initializers.ones, got float 1.0",
+        ),
+        (
+            {"bias_init": None},
+            TypeError,
+            "batch_norm: bias_init must be an initializer, a function (key, shape, dtype) -> array such as jax.nn.initializers.ones, got NoneType None",
+        ),
+    ],
+)
+def test_batch_norm_rejects_bad_hyperparameters(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        BatchNorm(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape", "message"),
+    [
+        (
+            BatchNorm(),
+            (4,),
+            "batch_norm: needs inputs with a batch axis and a feature axis, got (4,)",
+        ),
+        (BatchNorm(axis=3), (2, 3), "batch_norm: axis 3 is out of range for input (2, 3)"),
+        (BatchNorm(axis=-3), (2, 3), "batch_norm: axis -3 is out of range for input (2, 3)"),
+        (
+            BatchNorm(axis=-2),
+            (2, 3),
+            "batch_norm: axis -2 is the batch axis of input (2, 3); the feature axis must be another one",
+        ),
+        (
+            BatchNorm(),
+            (2, None),
+            "batch_norm: the feature axis (axis -1) needs a known size, got (2, None)",
+        ),
+    ],
+)
+def test_batch_norm_init_rejects_bad_input_shapes(layer, shape, message, key):
+    with pytest.raises(jn.ShapeError, match=re.escape(message)):
+        layer.init(key, shape)
+
+
+def test_batch_norm_apply_rejects_another_feature_size_with_the_path(key):
+    net = jn.serial(BatchNorm())
+    _, params, state = net.init(key, (2, 3))
+    message = "serial/batch_norm_0: expected input (None, ..., 3), got (2, 4)"
+    with pytest.raises(jn.ShapeError, match=re.escape(message)):
+        net.apply(params, state, jnp.ones((2, 4)), train=True)
+    with pytest.raises(jn.ShapeError, match=re.escape(message)):
+        jax.jit(lambda x: net.apply(params, state, x)[0])(jnp.ones((2, 4)))
+    layer = BatchNorm(axis=1)
+    _, params, state = layer.init(key, (2, 3, 5))
+    with pytest.raises(
+        jn.ShapeError, match=re.escape("batch_norm: expected input (None, 3, ...), got (2, 5, 3)")
+    ):
+        layer.apply(params, state, jnp.ones((2, 5, 3)))
+
+
+# ----------------------------------------------------------------------------- LayerNorm
+
+
+def test_layer_norm_normalizes_each_row_on_its_own(key):
+    layer = LayerNorm()
+    _, params, state = layer.init(key, (3, 2, 16))
+    x = 5.0 + 3.0 * jax.random.normal(jax.random.key(1), (3, 2, 16))
+    y, new_state = layer.apply(params, state, x, train=True)  # the same in both modes
+    np.testing.assert_allclose(y.mean(-1), np.zeros((3, 2)), atol=1e-5)
+    np.testing.assert_allclose(y.var(-1), np.ones((3, 2)), rtol=1e-3)
+    np.testing.assert_array_equal(y, layer.apply(params, state, x)[0])
+    assert new_state == {}
+    assert jax.tree.map(jnp.shape, params) == {"scale": (16,), "bias": (16,)}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"epsilon": 0}, ValueError, "layer_norm: epsilon must be a positive number, got 0"),
+        ({"epsilon": "1e-5"}, TypeError, "layer_norm: epsilon must be a number, got str '1e-5'"),
+        ({"use_scale": None}, TypeError, "layer_norm: use_scale must be a bool, got NoneType None"),
+        ({"use_bias": 0}, TypeError, "layer_norm: use_bias must be a bool, got int 0"),
+        (
+            {"scale_init": "ones"},
+            TypeError,
+            "layer_norm: scale_init must be an initializer, a function (key, shape, dtype) -> array such as jax.nn.initializers.ones, got str 'ones'",
+        ),
+    ],
+)
+def test_layer_norm_rejects_bad_hyperparameters(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        LayerNorm(**kwargs)
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, None)], ids=["no_feature_axis", "unknown_features"])
+def test_layer_norm_init_rejects_bad_input_shapes(shape, key):
+    message = f"layer_norm: needs inputs (batch, ..., features) with a known number of features, got {shape}"
+    with pytest.raises(jn.ShapeError, match=re.escape(message)):
+        LayerNorm().init(key, shape)
+
+
+def test_layer_norm_apply_rejects_another_width(key):
+    layer = LayerNorm()
+    _, params, state = layer.init(key, (2, 3))
+    with pytest.raises(
+        jn.ShapeError, match=re.escape("layer_norm: expected input (None, ..., 3), got (2, 4)")
+    ):
+        layer.apply(params, state, jnp.ones((2, 4)))
+    bare = LayerNorm(use_scale=False, use_bias=False)  # no params: any width, but a batch axis
+    _, params, state = bare.init(key, (2, 3))
+    assert params == {}
+    x = jax.random.normal(jax.random.key(1), (2, 7))
+    np.testing.assert_allclose(
+        bare.apply(params, state, x)[0], ref_layer_norm({}, x), rtol=1e-4, atol=1e-5
+    )
+    with pytest.raises(
+        jn.ShapeError, match=re.escape("layer_norm: expected input (None, ..., None), got (7,)")
+    ):
+        bare.apply(params, state, jnp.ones((7,)))
