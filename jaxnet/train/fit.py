@@ -399,34 +399,22 @@ def fit(
                 train_state, x_train, y_train, jnp.int32(epoch)
             )
             step_metrics, finite = jax.device_get((step_metrics, finite))
-            if not finite.all():
-                good = int(np.argmin(finite))
+            if not finite.all():  # the state is the last good one: replay the failed step
                 batches = epoch_batches(
                     train_state.key, jnp.int32(epoch), x_train, y_train, batch_size
                 )
-                batch = (batches[0][good], batches[1][good])
+                failed = int(np.argmin(finite))  # the first step that was not applied
+                batch = (batches[0][failed], batches[1][failed])
                 raise explain_nonfinite(
                     net, loss, train_step, train_state, batch, run.last_checkpoint()
                 )
-            row: dict[str, Any] = {"epoch": epoch + 1, "step": int(train_state.step)}
-            row |= {
-                f"train_{k}": float(np.mean(v)) for k, v in step_metrics.items() if k != "grad_norm"
-            }
-            row |= {
-                f"test_{k}": v
-                for k, v in evaluate(engine.eval_step, train_state, x_test, y_test).items()
-            }
-            row["seconds"] = time.perf_counter() - start
+            test_metrics = evaluate(engine.eval_step, train_state, x_test, y_test)
+            row = _row(epoch, train_state, step_metrics, test_metrics, time.perf_counter() - start)
             history.append(row)
             run.save(epoch + 1, train_state, row, monitor)
             bar.set_postfix(_postfix(row, steps), refresh=False)
             bar.update()
-            if early_stopping is not None and early_stopping.should_stop(history):
-                stopped = "early_stopping"
-            if any(callback(row, train_state) for callback in callbacks):
-                stopped = "callback"
-            if stop.requested:
-                stopped = "interrupted"
+            stopped = _stop_reason(history, train_state, early_stopping, callbacks, stop)
             if stopped != "completed":
                 break
     if run.writes and run.folder is not None and history:
@@ -434,6 +422,36 @@ def fit(
 
         plot_curves(history, run.folder.path / CURVES, title=net.name)
     return FitResult(train_state, history, None if run.folder is None else run.folder.path, stopped)
+
+
+def _row(
+    epoch: int,
+    train_state: TrainState,
+    step_metrics: Mapping[str, Any],
+    test_metrics: Mapping[str, float],
+    seconds: float,
+) -> dict[str, Any]:
+    """One history row: train metrics averaged over the epoch's steps, test metrics after it."""
+    row: dict[str, Any] = {"epoch": epoch + 1, "step": int(train_state.step)}
+    row |= {f"train_{k}": float(np.mean(v)) for k, v in step_metrics.items() if k != "grad_norm"}
+    row |= {f"test_{k}": v for k, v in test_metrics.items()}
+    return row | {"seconds": seconds}
+
+
+def _stop_reason(
+    history: list[dict[str, Any]],
+    train_state: TrainState,
+    early_stopping: EarlyStopping | None,
+    callbacks: Sequence[Callback],
+    stop: _StopRequest,
+) -> str:
+    """Why training stops after this epoch, or ``"completed"`` to go on. Every callback runs."""
+    stopped = "completed"
+    if early_stopping is not None and early_stopping.should_stop(history):
+        stopped = "early_stopping"
+    if any([callback(history[-1], train_state) for callback in callbacks]):
+        stopped = "callback"
+    return "interrupted" if stop.requested else stopped
 
 
 def _postfix(row: dict[str, Any], steps: int) -> dict[str, str]:
