@@ -12,6 +12,12 @@ import optax
 
 from jaxnet.core import Array, ShapeError
 
+__all__ = [
+    "mse",
+    "sigmoid_binary_cross_entropy",
+    "softmax_cross_entropy",
+]
+
 
 def _same_shape(predictions: Array, targets: Array, *, loss: str, names: str) -> None:
     if predictions.shape != targets.shape:

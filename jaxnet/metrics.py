@@ -6,6 +6,10 @@ import jax.numpy as jnp
 
 from jaxnet.core import Array, ShapeError
 
+__all__ = [
+    "accuracy",
+]
+
 
 def accuracy(logits: Array, labels: Array) -> Array:
     """The fraction of examples whose predicted class equals the label.

@@ -23,6 +23,26 @@ from jaxnet.train.fit import FitResult, fit, initial_state
 from jaxnet.train.precision import check_precision
 from jaxnet.train.state import TrainState
 
+__all__ = [
+    "ACTIVATIONS",
+    "CELLS",
+    "OPTIMIZERS",
+    "RECIPES",
+    "Job",
+    "Recipe",
+    "build",
+    "check_config",
+    "cnn",
+    "get",
+    "make_config",
+    "mlp",
+    "momentum",
+    "names",
+    "recurrent",
+    "transformer",
+]
+
+
 ACTIVATIONS: Mapping[str, Layer] = MappingProxyType(
     {
         "elu": nn.Elu,

@@ -25,6 +25,17 @@ from jaxnet.train.epoch import make_epoch
 from jaxnet.train.state import TrainState
 from jaxnet.train.step import LossFn, MetricFns, make_eval_step, make_train_step
 
+__all__ = [
+    "Member",
+    "OptimizerFn",
+    "SweepResult",
+    "fit_many",
+    "grid",
+    "initial_states",
+    "results_table",
+]
+
+
 OptimizerFn = Callable[..., optax.GradientTransformation]
 """An optax optimizer constructor taking ``learning_rate=`` (``optax.adam``, ``optax.sgd``)."""
 
