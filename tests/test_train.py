@@ -276,3 +276,16 @@ def test_load_of_hand_built_run_explains(tmp_path):
 def test_bad_early_stopping(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         jn.train.EarlyStopping(**kwargs)
+
+
+def test_fit_watches_its_epoch_for_retraces(monkeypatch):
+    watched = []
+    real = jn.train.fit.__globals__["watch_retraces"]
+
+    def spy(fn, *, name=None):
+        watched.append(name)
+        return real(fn, name=name)
+
+    monkeypatch.setitem(jn.train.fit.__globals__, "watch_retraces", spy)
+    _fit(epochs=2)
+    assert watched == ["fit's epoch"]

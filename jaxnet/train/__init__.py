@@ -12,6 +12,7 @@ from jaxnet.train.fit import EarlyStopping, FitResult, evaluate, fit, initial_st
 from jaxnet.train.freeze import freeze, param_paths, trainable_mask
 from jaxnet.train.guard import NonFiniteError
 from jaxnet.train.precision import LossScaleState, cast_floating, dynamic_loss_scale
+from jaxnet.train.retrace import RetraceWarning, watch_retraces
 from jaxnet.train.run import LoadedRun, RunFolder, default_run_dir, load
 from jaxnet.train.state import TrainState, epoch_key, step_key
 from jaxnet.train.step import make_eval_step, make_train_step
@@ -26,6 +27,7 @@ __all__ = [
     "LossScaleState",
     "NonFiniteError",
     "PartialRestore",
+    "RetraceWarning",
     "RunFolder",
     "TrainState",
     "cast_floating",
@@ -45,4 +47,5 @@ __all__ = [
     "step_key",
     "trainable_mask",
     "tree_paths",
+    "watch_retraces",
 ]

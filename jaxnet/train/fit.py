@@ -39,6 +39,7 @@ from jaxnet.train.epoch import epoch_batches, make_epoch
 from jaxnet.train.freeze import Trainable, freeze
 from jaxnet.train.guard import explain_nonfinite
 from jaxnet.train.precision import check_precision, dynamic_loss_scale
+from jaxnet.train.retrace import watch_retraces
 from jaxnet.train.run import CURVES, RunFolder
 from jaxnet.train.state import TrainState
 from jaxnet.train.step import LossFn, MetricFns, make_eval_step, make_train_step
@@ -222,11 +223,13 @@ def _compile(
     mesh: Mesh | None,
     rules: Rules | None,
 ) -> _Engine:
-    """Jit the fused epoch (buffers donated) and the eval step; put the data on the device(s)."""
+    """Jit the fused epoch (buffers donated; a retrace warns with what changed, see
+    :mod:`jaxnet.train.retrace`) and the eval step; put the data on the device(s)."""
     eval_step = jax.jit(make_eval_step(net, loss, metrics=metric_fns, precision=precision))
     arrays = (data.x_train, data.y_train, data.x_test, data.y_test)
     if mesh is None:
-        run_epoch = jax.jit(make_epoch(train_step, batch_size), donate_argnums=0)
+        epoch = watch_retraces(make_epoch(train_step, batch_size), name="fit's epoch")
+        run_epoch = jax.jit(epoch, donate_argnums=0)
         on_device = tuple(jax.device_put(a) for a in arrays)
         return _Engine(run_epoch, eval_step, on_device, lambda train_state: train_state)
 
@@ -234,7 +237,7 @@ def _compile(
         return place(train_state, state_shardings(train_state, mesh, rules))
 
     epoch = make_epoch(train_step, batch_size, batch_sharding=batch_sharding(mesh, stacked=True))
-    run_epoch = jax.jit(epoch, donate_argnums=0)
+    run_epoch = jax.jit(watch_retraces(epoch, name="fit's epoch"), donate_argnums=0)
     return _Engine(run_epoch, eval_step, replicate(arrays, mesh), place_state)
 
 
