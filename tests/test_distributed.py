@@ -34,9 +34,7 @@ def test_sharded_training_equals_single_device():
     assert report["data_parallel"] < 1e-5  # XLA reduces the gradient over devices: float tolerance
     assert report["model_parallel"] < 1e-5
     assert report["w0_spec"] == "P(None, 'model')"
-    assert (
-        report["mu_spec"] == "P(None, 'model')"
-    )  # Adam's moment follows its parameter
+    assert report["mu_spec"] == "P(None, 'model')"  # Adam's moment follows its parameter
     assert (
         report["indivisible_batch"]
         == "batch_size=12 does not divide by the 8 devices of the 'data' mesh axis; use a multiple of 8"
