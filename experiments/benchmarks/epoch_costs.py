@@ -37,8 +37,12 @@ def _light_guard(train_step: Any) -> Callable[..., Any]:
         ts, halted = carry
         new, metrics = train_step(ts, batch)
         ok = jnp.isfinite(metrics["loss"]) & jnp.isfinite(metrics["grad_norm"]) & ~halted
-        fields = jax.tree.map(lambda a, b: jnp.where(ok, a, b), tuple(new[:4]), tuple(ts[:4]))
-        kept = jn.train.TrainState(*fields, ts.key)
+        params, state, opt_state, step = jax.tree.map(
+            lambda a, b: jnp.where(ok, a, b),
+            (new.params, new.state, new.opt_state, new.step),
+            (ts.params, ts.state, ts.opt_state, ts.step),
+        )
+        kept = jn.train.TrainState(params, state, opt_state, step, ts.key)
         return (kept, ~ok), (metrics, ok)
 
     return body

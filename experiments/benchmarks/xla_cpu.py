@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--configs", default=None, help="comma-separated configuration names (default: all)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--calls", type=int, default=18, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -167,10 +170,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     calls = 4 if args.quick else args.calls
     rounds = 1 if args.quick else args.rounds
-    samples: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in CONFIGS}
+    chosen = [c for c in CONFIGS if args.configs is None or c[0] in args.configs.split(",")]
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in chosen}
     errors: dict[str, str] = {}
     for r in range(rounds):
-        for name, flags, prefix in CONFIGS:
+        for name, flags, prefix in chosen:
             result = _run_config(flags, prefix, calls)
             if isinstance(result, str):
                 errors[name] = result
