@@ -156,3 +156,11 @@ CHECKS = [
     check_finite_differences,
 ]
 CHECK_IDS = [check.__name__.removeprefix("check_") for check in CHECKS]
+
+REFERENCE_CHECKS = [
+    check_declared_shape_is_real_shape,
+    check_unknown_batch_size_keeps_feature_shape,
+    check_matches_numpy_reference,
+]
+"""The cheap checks, for extra settings of a layer whose full contract already runs elsewhere."""
+REFERENCE_CHECK_IDS = [check.__name__.removeprefix("check_") for check in REFERENCE_CHECKS]

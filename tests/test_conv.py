@@ -138,11 +138,6 @@ REFERENCE_CASES = [
         _small_cnn,
     ),
 ]
-REFERENCE_CHECKS = [
-    contract.check_declared_shape_is_real_shape,
-    contract.check_unknown_batch_size_keeps_feature_shape,
-    contract.check_matches_numpy_reference,
-]
 
 
 @pytest.mark.parametrize("check", contract.CHECKS, ids=contract.CHECK_IDS)
@@ -151,9 +146,7 @@ def test_contract(case, check, key):
     check(case, key)
 
 
-@pytest.mark.parametrize(
-    "check", REFERENCE_CHECKS, ids=[c.__name__.removeprefix("check_") for c in REFERENCE_CHECKS]
-)
+@pytest.mark.parametrize("check", contract.REFERENCE_CHECKS, ids=contract.REFERENCE_CHECK_IDS)
 @pytest.mark.parametrize("case", REFERENCE_CASES, ids=[c.id for c in REFERENCE_CASES])
 def test_more_settings_match_the_reference(case, check, key):
     check(case, key)
