@@ -132,11 +132,21 @@ def _train(args: argparse.Namespace) -> int:
     job = recipes.build(config)
     print(f"jaxnet train {config['recipe']}: {job.data!r}", flush=True)
     mesh = None if args.devices is None else distributed.make_mesh(args.devices)
+    print(_devices_line(mesh), flush=True)
     result = job.fit(run_dir=run_dir, resume=resume, progress=not args.no_progress, mesh=mesh)
     print(_report(result.history, result.run_dir, result.stopped))
     for name, value in job.baselines.items():
         print(f"baseline: {name} {value:.4f}")
     return INTERRUPTED if result.stopped == "interrupted" else 0
+
+
+def _devices_line(mesh: Any) -> str:
+    """Where the run trains, e.g. ``devices: 1 × NVIDIA H200 (gpu)`` or ``1 × cpu (cpu)``."""
+    import jax
+
+    devices = jax.devices()[:1] if mesh is None else list(mesh.devices.flat)
+    kinds = sorted({f"{d.device_kind} ({d.platform})" for d in devices})
+    return f"devices: {len(devices)} × {', '.join(kinds)}"
 
 
 def _report(history: list[dict[str, Any]], run_dir: Any, stopped: str) -> str:

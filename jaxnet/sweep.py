@@ -168,7 +168,6 @@ def fit_many(
             row: dict[str, Any] = {"epoch": epoch + 1, "step": int(states.step[i])}
             row |= {f"train_{k}": float(np.mean(v[i])) for k, v in step_metrics.items()}
             row |= {f"test_{k}": float(v[i]) for k, v in test_metrics.items()}
-            row.pop("train_grad_norm")
             history[i].append(row)
     jax.block_until_ready(states)
     return SweepResult(states, members, history, diverged, time.perf_counter() - start)

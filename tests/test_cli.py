@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import jax
 import pytest
 
 from jaxnet import cli
@@ -18,6 +19,8 @@ def test_train_evaluate_and_resume_through_subprocess(tmp_path):
     done = _run("train", "xor", "--epochs", "2", "--out", "run", "--no-progress", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "run folder: run" in done.stdout
+    device = jax.devices()[0]
+    assert f"devices: 1 × {device.device_kind} ({device.platform})" in done.stdout
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == [
         "checkpoints",

@@ -18,7 +18,7 @@ BATCH = (jnp.asarray(IRIS.x_train[:32]), jnp.asarray(IRIS.y_train[:32]))
 def _step(precision, optimizer):
     ts = jn.train.TrainState.create(NET, optimizer, (None, 4), key=jax.random.key(0))
     step = jn.train.make_train_step(
-        NET, jn.losses.softmax_cross_entropy, optimizer, precision=precision
+        NET, jn.losses.softmax_cross_entropy, optimizer, precision=precision, grad_norm=True
     )
     return ts, jax.jit(step)(ts, BATCH)
 

@@ -3,12 +3,15 @@
 
 Variants, each a jitted call per epoch with the state donated, alternated over rounds (medians):
 
-- ``make_epoch``: ``jn.train.make_epoch`` as ``fit`` runs it (shuffle, guard, ``grad_norm``);
+- ``make_epoch``: ``jn.train.make_epoch`` as ``fit`` runs it (shuffle, guard);
 - ``no guard``: the same shuffle and ``train_step`` in a plain ``lax.scan``;
 - ``light guard``: the guard reduced to ``isfinite(loss) & isfinite(grad_norm)`` (no pass over
-  the parameters; a gradient that is non-finite anywhere makes its norm non-finite);
+  the updated parameters, one over the gradients: a gradient that is non-finite anywhere makes
+  its norm non-finite);
 - ``unrolled``: ``make_epoch``'s scan with ``unroll=True`` (XLA sees straight-line code; see
   jax-ml/jax#12868: on CPU a convolution inside a loop body misses the fast kernels);
+- ``stepwise``: ``jn.train.make_stepwise_epoch``, what ``fit`` runs for convolutions on CPU (one
+  jitted guarded step per call, the batches sliced on the device);
 - ``python loop``: the jitted ``train_step`` called once per batch, loss read at the end.
 
 Run: ``python -m experiments.benchmarks.epoch_costs [--cases small,cnn,wide] [--rounds 5]``.
@@ -76,12 +79,23 @@ def variants(case: Case) -> dict[str, Callable[..., Any]]:
         ts, metrics = step(ts, batch)
         return (ts, halted), (metrics, halted)
 
+    def stepwise_epoch(run: Any) -> Callable[..., Any]:
+        def epoch(ts: Any, x: Any, y: Any, e: Any) -> Any:
+            ts, metrics, _ = run(ts, x, y, e)
+            return ts, metrics["loss"]
+
+        return epoch
+
     guarded = jn.train.epoch._guarded(step)  # the body make_epoch scans
+    with_norm = jn.train.make_train_step(
+        net, jn.losses.softmax_cross_entropy, optimizer, grad_norm=True
+    )
     return {
         "make_epoch": make_epoch,
         "no guard": scanned(plain),
-        "light guard": scanned(_light_guard(step)),
+        "light guard": scanned(_light_guard(with_norm)),
         "unrolled": scanned(guarded, unroll=True),
+        "stepwise": stepwise_epoch(jn.train.make_stepwise_epoch(step, b)),
         "python loop": step,
     }
 
@@ -97,7 +111,7 @@ def measure_case(case: Case, rounds: int, epochs: int) -> dict[str, Any]:
     steps = case.steps_per_epoch
     fns, compile_s = {}, {}
     for name, fn in variants(case).items():
-        jitted = jax.jit(fn, donate_argnums=0)
+        jitted = fn if name == "stepwise" else jax.jit(fn, donate_argnums=0)  # jitted inside
         fresh = jax.tree.map(jnp.copy, state)
         start = time.perf_counter()
         if name == "python loop":

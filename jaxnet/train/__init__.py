@@ -7,7 +7,12 @@ from jaxnet.train.checkpoint import (
     PartialRestore,
     tree_paths,
 )
-from jaxnet.train.epoch import epoch_batches, make_epoch
+from jaxnet.train.epoch import (
+    contains_convolution,
+    epoch_batches,
+    make_epoch,
+    make_stepwise_epoch,
+)
 from jaxnet.train.fit import EarlyStopping, FitResult, evaluate, fit, initial_state
 from jaxnet.train.freeze import freeze, param_paths, trainable_mask
 from jaxnet.train.guard import NonFiniteError
@@ -31,6 +36,7 @@ __all__ = [
     "RunFolder",
     "TrainState",
     "cast_floating",
+    "contains_convolution",
     "default_run_dir",
     "dynamic_loss_scale",
     "epoch_batches",
@@ -42,6 +48,7 @@ __all__ = [
     "load",
     "make_epoch",
     "make_eval_step",
+    "make_stepwise_epoch",
     "make_train_step",
     "param_paths",
     "step_key",

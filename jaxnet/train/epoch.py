@@ -1,14 +1,23 @@
-"""One compiled epoch: shuffle on the device, then all its steps fused in one ``lax.scan``."""
+"""One epoch on the device: shuffle there, then every step guarded against non-finite values.
+
+:func:`make_epoch` fuses the epoch's steps into one ``lax.scan`` (one call, no host work between
+steps). :func:`make_stepwise_epoch` runs the same guarded steps as one jitted call each, for
+the programs XLA compiles badly inside a loop (convolution gradients on CPU,
+jax-ml/jax#12868); :func:`contains_convolution` tells ``fit`` which one to choose.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
+import jax.extend as jex
 import jax.numpy as jnp
+import numpy as np
 
 from jaxnet.core import Array
+from jaxnet.train.retrace import watch_retraces
 from jaxnet.train.state import TrainState, epoch_key
 from jaxnet.train.step import Batch
 
@@ -76,3 +85,83 @@ def make_epoch(
         return train_state, metrics, finite
 
     return run_epoch
+
+
+def make_stepwise_epoch(
+    train_step: TrainStep,
+    batch_size: int,
+    *,
+    batch_sharding: Any = None,
+    watch: str | None = None,
+) -> Callable[..., Any]:
+    """:func:`make_epoch`'s epoch, run as one jitted call per step instead of one ``lax.scan``.
+
+    Same signature, same results (the same shuffle, the same guarded steps, the same stacked
+    ``metrics`` and ``finite``) and the data stays on the device: the epoch's batches are drawn
+    once per epoch, each call slices its own batch out of them, and the state's buffers are
+    donated from step to step. The host reads nothing until the epoch's end. Returns a Python
+    function; do not ``jax.jit`` it (its pieces are jitted already).
+
+    Use it where a loop body compiles worse than the same step on its own: on XLA:CPU the
+    gradient of a convolution inside ``lax.scan`` misses the fast kernels and runs 7-10x
+    slower (jax-ml/jax#12868); ``fit`` picks this path there by itself. ``watch`` names the
+    step in a :class:`jaxnet.train.RetraceWarning` if it is ever traced again.
+    """
+    body = _guarded(train_step)
+
+    def draw(train_state: TrainState, x: Array, y: Array, epoch: Array) -> Batch:
+        batches = epoch_batches(train_state.key, epoch, x, y, batch_size)
+        if batch_sharding is not None:
+            batches = jax.lax.with_sharding_constraint(batches, batch_sharding)
+        return batches
+
+    def step_at(carry: Any, batches: Batch, i: Array) -> Any:
+        train_state, halted, metrics, finite = carry
+        batch = jax.tree.map(lambda b: jax.lax.dynamic_index_in_dim(b, i, keepdims=False), batches)
+        (train_state, halted), (m, ok) = body((train_state, halted), batch)
+        metrics = jax.tree.map(lambda buf, v: buf.at[i].set(v), metrics, m)
+        return train_state, halted, metrics, finite.at[i].set(ok)
+
+    def start(train_state: TrainState, batches: Batch) -> Any:
+        """The loop's carry: the state, and zeroed per-step buffers shaped like the outputs."""
+        steps = jax.tree.leaves(batches)[0].shape[0]
+        first = jax.tree.map(lambda b: b[0], batches)
+        shapes = jax.eval_shape(body, (train_state, jnp.zeros((), bool)), first)[1][0]
+        metrics = jax.tree.map(lambda s: jnp.zeros((steps, *s.shape), s.dtype), shapes)
+        return train_state, jnp.zeros((), bool), metrics, jnp.zeros((steps,), bool)
+
+    jit_draw = jax.jit(draw)
+    jit_start = jax.jit(start, donate_argnums=0)
+    jit_step = jax.jit(
+        step_at if watch is None else watch_retraces(step_at, name=watch), donate_argnums=0
+    )
+
+    def run_epoch(train_state: TrainState, x: Array, y: Array, epoch: Array) -> Any:
+        batches = jit_draw(train_state, x, y, epoch)
+        carry = jit_start(train_state, batches)
+        for i in range(jax.tree.leaves(batches)[0].shape[0]):
+            carry = jit_step(carry, batches, np.int32(i))
+        train_state, _, metrics, finite = carry
+        return train_state, metrics, finite
+
+    return run_epoch
+
+
+def contains_convolution(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    """Whether ``fn(*args, **kwargs)`` traces to a convolution (``conv_general_dilated``),
+    anywhere in its program (inside scans, conds and nested jits too). Traces ``fn`` once,
+    abstractly: nothing runs."""
+    jaxpr = jax.make_jaxpr(fn)(*args, **kwargs)
+    return any(eqn.primitive.name == "conv_general_dilated" for eqn in _equations(jaxpr.jaxpr))
+
+
+def _equations(jaxpr: Any) -> Iterator[Any]:
+    """Every equation of ``jaxpr`` and of the jaxprs inside its equations' parameters."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for param in eqn.params.values():
+            for inner in param if isinstance(param, tuple | list) else (param,):
+                if isinstance(inner, jex.core.ClosedJaxpr):
+                    yield from _equations(inner.jaxpr)
+                elif isinstance(inner, jex.core.Jaxpr):
+                    yield from _equations(inner)

@@ -1,14 +1,17 @@
 """``fit``: the convenience loop over the pure step, fused, guarded and checkpointed.
 
 Each epoch is one compiled call: the data already lives on the device, the epoch's shuffle is
-drawn with ``jax.random`` inside the call, and every step of the epoch runs in one
-``lax.scan`` with the state's buffers donated. The host syncs once per epoch, to report
-progress, evaluate on the test split, write ``metrics.jsonl`` and save a checkpoint.
+drawn with ``jax.random`` inside the call, every step of the epoch runs in one ``lax.scan``
+with the state's buffers donated, and the test split is evaluated at the end of the same call.
+The host syncs once per epoch, to report progress, write ``metrics.jsonl`` and save a
+checkpoint. (On CPU, a net with convolutions runs its steps as one call each instead, with the
+data still on the device: see :func:`jaxnet.train.make_stepwise_epoch`.)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import pathlib
 import signal
@@ -35,13 +38,18 @@ from jaxnet.distributed import (
     replicate,
     state_shardings,
 )
-from jaxnet.train.epoch import epoch_batches, make_epoch
+from jaxnet.train.epoch import (
+    contains_convolution,
+    epoch_batches,
+    make_epoch,
+    make_stepwise_epoch,
+)
 from jaxnet.train.freeze import Trainable, freeze
 from jaxnet.train.guard import explain_nonfinite
 from jaxnet.train.precision import check_precision, dynamic_loss_scale
 from jaxnet.train.retrace import watch_retraces
 from jaxnet.train.run import CURVES, RunFolder
-from jaxnet.train.state import TrainState
+from jaxnet.train.state import TrainState, step_key
 from jaxnet.train.step import LossFn, MetricFns, make_eval_step, make_train_step
 
 Callback = Callable[[dict[str, Any], TrainState], bool | None]
@@ -206,10 +214,55 @@ def _check_fit_args(
 class _Engine(NamedTuple):
     """The compiled pieces of a fit and where its arrays live."""
 
-    run_epoch: Callable[..., Any]
-    eval_step: Callable[..., Any]
-    arrays: tuple[Array, Array, Array, Array]  # x_train, y_train, x_test, y_test
+    run_epoch: Callable[..., Any]  # (train_state, epoch) -> (state, metrics, finite, test)
+    arrays: tuple[Array, Array]  # x_train, y_train, on the device(s)
     place: Callable[[TrainState], TrainState]
+    fused: bool
+
+
+def evaluate_traced(
+    eval_step: Callable[..., dict[str, Array]],
+    train_state: TrainState,
+    x: Array,
+    y: Array,
+    chunk: int = 4096,
+) -> dict[str, Array]:
+    """:func:`evaluate` as traced code, to run inside the epoch's call: metrics over all of
+    ``(x, y)`` in chunks of ``chunk`` (a ``lax.map`` over the full ones, then the rest),
+    weighted by chunk size."""
+    n = x.shape[0]
+    full, rest = divmod(n, chunk)
+    parts = []
+    if full:
+        chunks = jax.tree.map(
+            lambda a: a[: full * chunk].reshape(full, chunk, *a.shape[1:]), (x, y)
+        )  # (full, chunk, ...)
+        per_chunk = jax.lax.map(lambda batch: eval_step(train_state, batch), chunks)
+        parts.append(jax.tree.map(lambda v: v.sum(0) * chunk, per_chunk))
+    if rest:
+        last = eval_step(train_state, (x[full * chunk :], y[full * chunk :]))
+        parts.append(jax.tree.map(lambda v: v * rest, last))
+    if not parts:
+        return {}
+    return jax.tree.map(lambda *v: sum(v) / n, *parts)
+
+
+def _runs_fused(fused: bool | None, net: Layer, train_state: TrainState, x: Any, mesh: Any) -> bool:
+    """``fused`` as given, or by default: fused everywhere except a net with convolutions on
+    CPU, whose gradients XLA:CPU compiles 7-10x slower inside a loop (jax-ml/jax#12868)."""
+    if fused is not None:
+        if not isinstance(fused, bool):
+            raise TypeError(f"fit: fused must be True, False or None, got {fused!r}")
+        return fused
+    platform = (jax.devices()[0] if mesh is None else mesh.devices.flat[0]).platform
+    if platform != "cpu":
+        return True
+
+    def forward(params: Any, state: Any, inputs: Any) -> Any:
+        return net.apply(params, state, inputs, key=step_key(train_state), train=True)
+
+    batch = jax.ShapeDtypeStruct(x.shape, x.dtype)
+    return not contains_convolution(forward, train_state.params, train_state.state, batch)
 
 
 def _compile(
@@ -222,23 +275,52 @@ def _compile(
     data: Dataset,
     mesh: Mesh | None,
     rules: Rules | None,
+    fused: bool,
 ) -> _Engine:
-    """Jit the fused epoch (buffers donated; a retrace warns with what changed, see
-    :mod:`jaxnet.train.retrace`) and the eval step; put the data on the device(s)."""
-    eval_step = jax.jit(make_eval_step(net, loss, metrics=metric_fns, precision=precision))
+    """Jit the epoch and the test evaluation after it (buffers donated; a retrace warns with
+    what changed, see :mod:`jaxnet.train.retrace`); put the data on the device(s)."""
+    eval_step = make_eval_step(net, loss, metrics=metric_fns, precision=precision)
     arrays = (data.x_train, data.y_train, data.x_test, data.y_test)
+    sharding = None if mesh is None else batch_sharding(mesh, stacked=True)
+    x_train, y_train, x_test, y_test = (
+        tuple(jax.device_put(a) for a in arrays) if mesh is None else replicate(arrays, mesh)
+    )
+    name = "fit's epoch"
+    if fused:
+        epoch = make_epoch(train_step, batch_size, batch_sharding=sharding)
+
+        def epoch_then_test(train_state: TrainState, *arrays: Array) -> Any:
+            x, y, e, x_test, y_test = arrays
+            train_state, metrics, finite = epoch(train_state, x, y, e)
+            return (
+                train_state,
+                metrics,
+                finite,
+                evaluate_traced(eval_step, train_state, x_test, y_test),
+            )
+
+        jitted = jax.jit(watch_retraces(epoch_then_test, name=name), donate_argnums=0)
+
+        def run_epoch(train_state: TrainState, e: Array) -> Any:
+            return jitted(train_state, x_train, y_train, e, x_test, y_test)
+
+    else:
+        stepwise = make_stepwise_epoch(
+            train_step, batch_size, batch_sharding=sharding, watch=f"{name}'s step"
+        )
+        test = jax.jit(functools.partial(evaluate_traced, eval_step))
+
+        def run_epoch(train_state: TrainState, e: Array) -> Any:
+            train_state, metrics, finite = stepwise(train_state, x_train, y_train, e)
+            return train_state, metrics, finite, test(train_state, x_test, y_test)
+
     if mesh is None:
-        epoch = watch_retraces(make_epoch(train_step, batch_size), name="fit's epoch")
-        run_epoch = jax.jit(epoch, donate_argnums=0)
-        on_device = tuple(jax.device_put(a) for a in arrays)
-        return _Engine(run_epoch, eval_step, on_device, lambda train_state: train_state)
+        return _Engine(run_epoch, (x_train, y_train), lambda train_state: train_state, fused)
 
     def place_state(train_state: TrainState) -> TrainState:
         return place(train_state, state_shardings(train_state, mesh, rules))
 
-    epoch = make_epoch(train_step, batch_size, batch_sharding=batch_sharding(mesh, stacked=True))
-    run_epoch = jax.jit(watch_retraces(epoch, name="fit's epoch"), donate_argnums=0)
-    return _Engine(run_epoch, eval_step, replicate(arrays, mesh), place_state)
+    return _Engine(run_epoch, (x_train, y_train), place_state, fused)
 
 
 class _Run:
@@ -315,6 +397,7 @@ def fit(
     mesh: Mesh | None = None,
     rules: Rules | None = None,
     progress: bool = True,
+    fused: bool | None = None,
 ) -> FitResult:
     """Train ``net`` on ``data`` for ``epochs`` epochs; evaluate on the test split after each.
 
@@ -348,6 +431,10 @@ def fit(
       rules: shard parameters (and their optimizer moments) along the mesh's ``model`` axis by
         path, e.g. ``{"dense_*/w": PartitionSpec(None, "model")}``; others are replicated.
       progress: show a tqdm progress bar on stderr.
+      fused: run each epoch's steps in one compiled ``lax.scan`` (True) or as one compiled
+        call per step (False, see :func:`jaxnet.train.make_stepwise_epoch`); both keep the data
+        on the device and sync the host once per epoch. By default (None) fused, except for a
+        net with convolutions on CPU, where XLA compiles the loop 7-10x slower.
 
     Returns:
       A :class:`FitResult`.
@@ -382,9 +469,12 @@ def fit(
     )
     train_state, history = run.start(fresh)
     train_step = make_train_step(net, loss, optimizer, metrics=metric_fns, precision=precision)
-    engine = _compile(train_step, net, loss, metric_fns, precision, batch_size, data, mesh, rules)
+    x_shape = (batch_size, *data.feature_shape)
+    fused = _runs_fused(fused, net, fresh, jax.ShapeDtypeStruct(x_shape, data.x_train.dtype), mesh)
+    engine = _compile(
+        train_step, net, loss, metric_fns, precision, batch_size, data, mesh, rules, fused
+    )
     train_state = engine.place(train_state)
-    x_train, y_train, x_test, y_test = engine.arrays
     steps = data.num_train // batch_size
 
     stop, stopped = _StopRequest(), "completed"
@@ -398,11 +488,15 @@ def fit(
     with bar, _graceful_interrupt(stop):
         for epoch in range(len(history), epochs):
             start = time.perf_counter()
-            train_state, step_metrics, finite = engine.run_epoch(
-                train_state, x_train, y_train, jnp.int32(epoch)
+            train_state, step_metrics, finite, tested = engine.run_epoch(
+                train_state, jnp.int32(epoch)
             )
-            step_metrics, finite = jax.device_get((step_metrics, finite))
+            # the epoch's one host sync
+            step_metrics, finite, tested, step = jax.device_get(
+                (step_metrics, finite, tested, train_state.step)
+            )
             if not finite.all():  # the state is the last good one: replay the failed step
+                x_train, y_train = engine.arrays
                 batches = epoch_batches(
                     train_state.key, jnp.int32(epoch), x_train, y_train, batch_size
                 )
@@ -411,8 +505,8 @@ def fit(
                 raise explain_nonfinite(
                     net, loss, train_step, train_state, batch, run.last_checkpoint()
                 )
-            test_metrics = evaluate(engine.eval_step, train_state, x_test, y_test)
-            row = _row(epoch, train_state, step_metrics, test_metrics, time.perf_counter() - start)
+            tested = {name: float(value) for name, value in tested.items()}
+            row = _row(epoch, int(step), step_metrics, tested, time.perf_counter() - start)
             history.append(row)
             run.save(epoch + 1, train_state, row, monitor)
             bar.set_postfix(_postfix(row, steps), refresh=False)
@@ -429,14 +523,14 @@ def fit(
 
 def _row(
     epoch: int,
-    train_state: TrainState,
+    step: int,
     step_metrics: Mapping[str, Any],
     test_metrics: Mapping[str, float],
     seconds: float,
 ) -> dict[str, Any]:
     """One history row: train metrics averaged over the epoch's steps, test metrics after it."""
-    row: dict[str, Any] = {"epoch": epoch + 1, "step": int(train_state.step)}
-    row |= {f"train_{k}": float(np.mean(v)) for k, v in step_metrics.items() if k != "grad_norm"}
+    row: dict[str, Any] = {"epoch": epoch + 1, "step": step}
+    row |= {f"train_{k}": float(np.mean(v)) for k, v in step_metrics.items()}
     row |= {f"test_{k}": v for k, v in test_metrics.items()}
     return row | {"seconds": seconds}
 
