@@ -8,6 +8,8 @@ Variants, each a jitted call per epoch with the state donated, alternated over r
 - ``light guard``: the guard reduced to ``isfinite(loss) & isfinite(grad_norm)`` (no pass over
   the updated parameters, one over the gradients: a gradient that is non-finite anywhere makes
   its norm non-finite);
+- ``unroll 4``: ``make_epoch(..., unroll=4)``, four steps per loop iteration (on GPUs every
+  iteration of an XLA while loop waits for its condition, a device-to-host copy);
 - ``unrolled``: ``make_epoch``'s scan with ``unroll=True`` (XLA sees straight-line code; see
   jax-ml/jax#12868: on CPU a convolution inside a loop body misses the fast kernels);
 - ``stepwise``: ``jn.train.make_stepwise_epoch``, what ``fit`` runs for convolutions on CPU (one
@@ -94,6 +96,7 @@ def variants(case: Case) -> dict[str, Callable[..., Any]]:
         "make_epoch": make_epoch,
         "no guard": scanned(plain),
         "light guard": scanned(_light_guard(with_norm)),
+        "unroll 4": scanned(guarded, unroll=4),
         "unrolled": scanned(guarded, unroll=True),
         "stepwise": stepwise_epoch(jn.train.make_stepwise_epoch(step, b)),
         "python loop": step,

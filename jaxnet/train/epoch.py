@@ -64,7 +64,11 @@ def _guarded(train_step: TrainStep) -> Callable[[Any, Batch], Any]:
 
 
 def make_epoch(
-    train_step: TrainStep, batch_size: int, *, batch_sharding: Any = None
+    train_step: TrainStep,
+    batch_size: int,
+    *,
+    batch_sharding: Any = None,
+    unroll: int | bool = 1,
 ) -> Callable[..., Any]:
     """Build ``run_epoch(train_state, x, y, epoch) -> (train_state, metrics, finite)``.
 
@@ -72,6 +76,8 @@ def make_epoch(
     it with ``donate_argnums=0`` so the state's buffers are reused in place.
     ``batch_sharding`` (a sharding of the stacked ``(S, B, ...)`` batches, see
     :func:`jaxnet.distributed.batch_sharding`) splits every step's batch across devices.
+    ``unroll`` is ``lax.scan``'s: steps per loop iteration (``True``: all of them), fewer
+    loop-condition checks for a longer compile.
     """
     body = _guarded(train_step)
 
@@ -80,7 +86,7 @@ def make_epoch(
         if batch_sharding is not None:
             batches = jax.lax.with_sharding_constraint(batches, batch_sharding)
         (train_state, _), (metrics, finite) = jax.lax.scan(
-            body, (train_state, jnp.zeros((), bool)), batches
+            body, (train_state, jnp.zeros((), bool)), batches, unroll=unroll
         )
         return train_state, metrics, finite
 
