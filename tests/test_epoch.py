@@ -147,3 +147,14 @@ def test_grad_norm_is_reported_only_when_asked_for():
     grads = jax.grad(lambda p: LOSS(MLP.apply(p, ts.state, batch[0])[0], batch[1]))(ts.params)
     expected = np.sqrt(sum(float(jnp.sum(g**2)) for g in jax.tree.leaves(grads)))
     np.testing.assert_allclose(metrics["grad_norm"], expected, rtol=1e-5)
+
+
+def test_unrolled_epoch_equals_the_rolled_one():
+    ts, fused, _, x, y = _epochs(MLP, 0.1)
+    step = jn.train.make_train_step(MLP, LOSS, optax.sgd(0.1), metrics={"acc": jn.metrics.accuracy})
+    unrolled = jax.jit(jn.train.make_epoch(step, 16, unroll=4))  # 7 steps: 4 + a rest of 3
+    a, metrics_a, finite_a = fused(jax.tree.map(jnp.copy, ts), x, y, jnp.int32(0))
+    b, metrics_b, finite_b = unrolled(ts, x, y, jnp.int32(0))
+    _close(a.params, b.params)
+    _close(metrics_a, metrics_b)
+    np.testing.assert_array_equal(finite_a, finite_b)
