@@ -33,6 +33,8 @@ def test_sharded_training_equals_single_device():
     assert report["devices"] == 8
     assert report["data_parallel"] < 1e-5  # XLA reduces the gradient over devices: float tolerance
     assert report["model_parallel"] < 1e-5
+    assert report["stepwise_data_parallel"] < 1e-5  # one jitted step per call, batch split 8 ways
+    assert report["stepwise_w0_sharding"] == "P()"  # replicated
     assert report["w0_spec"] == "P(None, 'model')"
     assert report["mu_spec"] == "P(None, 'model')"  # Adam's moment follows its parameter
     assert (

@@ -36,6 +36,9 @@ def main() -> None:
     }
     single = jn.train.fit(net, data, **options)
     data_parallel = jn.train.fit(net, data, mesh=jn.distributed.make_mesh(8), **options)
+    stepwise = jn.train.fit(
+        net, data, mesh=jn.distributed.make_mesh(8), **{**options, "fused": False}
+    )
     rules = {"dense_0/w": PartitionSpec(None, "model"), "dense_1/w": PartitionSpec("model", None)}
     model_parallel = jn.train.fit(
         net, data, mesh=jn.distributed.make_mesh(8, model=2), rules=rules, **options
@@ -45,6 +48,10 @@ def main() -> None:
         "data_parallel": largest_difference(
             single.train_state.params, data_parallel.train_state.params
         ),
+        "stepwise_data_parallel": largest_difference(
+            single.train_state.params, stepwise.train_state.params
+        ),
+        "stepwise_w0_sharding": str(stepwise.train_state.params["dense_0"]["w"].sharding.spec),
         "model_parallel": largest_difference(
             single.train_state.params, model_parallel.train_state.params
         ),
