@@ -81,6 +81,10 @@ def test_contains_convolution_looks_inside_nested_programs():
 
     assert jn.train.contains_convolution(in_scan, x)
     assert jn.train.contains_convolution(in_cond, x)
+    params, state = jn.train.TrainState.create(
+        CNN, optax.sgd(0.1), (None, 4), key=jax.random.key(0)
+    )[:2]
+    assert jn.train.contains_convolution(CNN.apply, params, state, x, train=True)
 
 
 def test_fit_runs_convolutions_stepwise_on_cpu_and_everything_else_fused():
@@ -92,8 +96,26 @@ def test_fit_runs_convolutions_stepwise_on_cpu_and_everything_else_fused():
         assert runs_fused(None, net, ts, x, None) is default
         assert runs_fused(True, net, ts, x, None) is True
         assert runs_fused(False, net, ts, x, None) is False
+    assert runs_fused(np.True_, MLP, ts, x, None) is True
     with pytest.raises(TypeError, match="fit: fused must be True, False or None, got 'yes'"):
         runs_fused("yes", MLP, ts, x, None)
+
+
+def test_a_bad_fused_is_refused_before_the_run_folder_is_written(tmp_path):
+    with pytest.raises(TypeError, match="fit: fused must be True, False or None, got 1"):
+        _fit(MLP, fused=1, run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_stepwise_epoch_with_no_full_batch_changes_nothing():
+    ts, fused, stepwise, x, y = _epochs(MLP, 0.1)
+    few = (x[:10], y[:10])  # fewer rows than one batch of 16: zero steps
+    a, metrics_a, finite_a = fused(jax.tree.map(jnp.copy, ts), *few, jnp.int32(0))
+    b, metrics_b, finite_b = stepwise(jax.tree.map(jnp.copy, ts), *few, jnp.int32(0))
+    assert metrics_b["loss"].shape == metrics_a["loss"].shape == (0,)
+    assert finite_b.shape == finite_a.shape == (0,)
+    _close(b.params, ts.params)
+    assert int(b.step) == int(a.step) == 0
 
 
 def _fit(net, **kwargs):

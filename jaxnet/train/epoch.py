@@ -8,6 +8,7 @@ jax-ml/jax#12868); :func:`contains_convolution` tells ``fit`` which one to choos
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -109,7 +110,7 @@ def make_stepwise_epoch(
     function; do not ``jax.jit`` it (its pieces are jitted already).
 
     Use it where a loop body compiles worse than the same step on its own: on XLA:CPU the
-    gradient of a convolution inside ``lax.scan`` misses the fast kernels and runs 7-10x
+    gradient of a convolution inside ``lax.scan`` misses the fast kernels and runs 6-10x
     slower (jax-ml/jax#12868); ``fit`` picks this path there by itself. ``watch`` names the
     step in a :class:`jaxnet.train.RetraceWarning` if it is ever traced again.
     """
@@ -131,8 +132,8 @@ def make_stepwise_epoch(
     def start(train_state: TrainState, batches: Batch) -> Any:
         """The loop's carry: the state, and zeroed per-step buffers shaped like the outputs."""
         steps = jax.tree.leaves(batches)[0].shape[0]
-        first = jax.tree.map(lambda b: b[0], batches)
-        shapes = jax.eval_shape(body, (train_state, jnp.zeros((), bool)), first)[1][0]
+        one = jax.tree.map(lambda b: jax.ShapeDtypeStruct(b.shape[1:], b.dtype), batches)
+        shapes = jax.eval_shape(body, (train_state, jnp.zeros((), bool)), one)[1][0]
         metrics = jax.tree.map(lambda s: jnp.zeros((steps, *s.shape), s.dtype), shapes)
         return train_state, jnp.zeros((), bool), metrics, jnp.zeros((steps,), bool)
 
@@ -156,8 +157,9 @@ def make_stepwise_epoch(
 def contains_convolution(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
     """Whether ``fn(*args, **kwargs)`` traces to a convolution (``conv_general_dilated``),
     anywhere in its program (inside scans, conds and nested jits too). Traces ``fn`` once,
-    abstractly: nothing runs."""
-    jaxpr = jax.make_jaxpr(fn)(*args, **kwargs)
+    abstractly: nothing runs. ``args`` may be arrays or ``jax.ShapeDtypeStruct``; ``kwargs``
+    are passed through as they are (static)."""
+    jaxpr = jax.make_jaxpr(functools.partial(fn, **kwargs))(*args)
     return any(eqn.primitive.name == "conv_general_dilated" for eqn in _equations(jaxpr.jaxpr))
 
 

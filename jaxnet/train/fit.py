@@ -193,6 +193,15 @@ def with_precision(optimizer: optax.GradientTransformation, precision: str | Non
     return optimizer
 
 
+def _check_fused(fused: Any) -> bool | None:
+    """``fused`` as a bool (NumPy's too) or None; anything else is a TypeError."""
+    if fused is None:
+        return None
+    if not isinstance(fused, bool | np.bool_):
+        raise TypeError(f"fit: fused must be True, False or None, got {fused!r}")
+    return bool(fused)
+
+
 def _check_fit_args(
     data: Any, epochs: Any, batch_size: Any, monitor: str, names: list[str]
 ) -> None:
@@ -249,11 +258,9 @@ def evaluate_traced(
 
 def _runs_fused(fused: bool | None, net: Layer, train_state: TrainState, x: Any, mesh: Any) -> bool:
     """``fused`` as given, or by default: fused everywhere except a net with convolutions on
-    CPU, whose gradients XLA:CPU compiles 7-10x slower inside a loop (jax-ml/jax#12868)."""
+    CPU, whose gradients XLA:CPU compiles 6-10x slower inside a loop (jax-ml/jax#12868)."""
     if fused is not None:
-        if not isinstance(fused, bool):
-            raise TypeError(f"fit: fused must be True, False or None, got {fused!r}")
-        return fused
+        return bool(_check_fused(fused))
     platform = (jax.devices()[0] if mesh is None else mesh.devices.flat[0]).platform
     if platform != "cpu":
         return True
@@ -434,7 +441,7 @@ def fit(
       fused: run each epoch's steps in one compiled ``lax.scan`` (True) or as one compiled
         call per step (False, see :func:`jaxnet.train.make_stepwise_epoch`); both keep the data
         on the device and sync the host once per epoch. By default (None) fused, except for a
-        net with convolutions on CPU, where XLA compiles the loop 7-10x slower.
+        net with convolutions on CPU, where XLA compiles the loop 6-10x slower.
 
     Returns:
       A :class:`FitResult`.
@@ -451,6 +458,7 @@ def fit(
     names = [f"{split}_{m}" for split in ("train", "test") for m in ("loss", *metric_fns)]
     monitor = monitor or ("test_accuracy" if "accuracy" in metric_fns else "test_loss")
     _check_fit_args(data, epochs, batch_size, monitor, names)
+    _check_fused(fused)
     if early_stopping is not None and early_stopping.monitor not in names:
         raise ValueError(
             f"fit: early_stopping cannot monitor {early_stopping.monitor!r}; "
