@@ -96,9 +96,9 @@ def test_fit_runs_convolutions_stepwise_on_cpu_and_everything_else_fused():
         assert runs_fused(None, net, ts, x, None) is default
         assert runs_fused(True, net, ts, x, None) is True
         assert runs_fused(False, net, ts, x, None) is False
-    assert runs_fused(np.True_, MLP, ts, x, None) is True
+    assert fit_module._check_fused(np.True_) is True
     with pytest.raises(TypeError, match="fit: fused must be True, False or None, got 'yes'"):
-        runs_fused("yes", MLP, ts, x, None)
+        fit_module._check_fused("yes")
 
 
 def test_a_bad_fused_is_refused_before_the_run_folder_is_written(tmp_path):

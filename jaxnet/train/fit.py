@@ -226,7 +226,6 @@ class _Engine(NamedTuple):
     run_epoch: Callable[..., Any]  # (train_state, epoch) -> (state, metrics, finite, test)
     arrays: tuple[Array, Array]  # x_train, y_train, on the device(s)
     place: Callable[[TrainState], TrainState]
-    fused: bool
 
 
 def evaluate_traced(
@@ -260,7 +259,7 @@ def _runs_fused(fused: bool | None, net: Layer, train_state: TrainState, x: Any,
     """``fused`` as given, or by default: fused everywhere except a net with convolutions on
     CPU, whose gradients XLA:CPU compiles 6-10x slower inside a loop (jax-ml/jax#12868)."""
     if fused is not None:
-        return bool(_check_fused(fused))
+        return bool(fused)
     platform = (jax.devices()[0] if mesh is None else mesh.devices.flat[0]).platform
     if platform != "cpu":
         return True
@@ -321,13 +320,12 @@ def _compile(
             train_state, metrics, finite = stepwise(train_state, x_train, y_train, e)
             return train_state, metrics, finite, test(train_state, x_test, y_test)
 
-    if mesh is None:
-        return _Engine(run_epoch, (x_train, y_train), lambda train_state: train_state, fused)
-
     def place_state(train_state: TrainState) -> TrainState:
+        if mesh is None:
+            return train_state
         return place(train_state, state_shardings(train_state, mesh, rules))
 
-    return _Engine(run_epoch, (x_train, y_train), place_state, fused)
+    return _Engine(run_epoch, (x_train, y_train), place_state)
 
 
 class _Run:
@@ -458,7 +456,7 @@ def fit(
     names = [f"{split}_{m}" for split in ("train", "test") for m in ("loss", *metric_fns)]
     monitor = monitor or ("test_accuracy" if "accuracy" in metric_fns else "test_loss")
     _check_fit_args(data, epochs, batch_size, monitor, names)
-    _check_fused(fused)
+    fused = _check_fused(fused)
     if early_stopping is not None and early_stopping.monitor not in names:
         raise ValueError(
             f"fit: early_stopping cannot monitor {early_stopping.monitor!r}; "
