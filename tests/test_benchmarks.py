@@ -80,3 +80,12 @@ def test_the_results_section_replaces_only_the_text_between_its_markers(tmp_path
     assert text.startswith("# Benchmarks\n\nintro\n\n" + report.START)
     assert text.endswith(report.END + "\n\n## Notes\n")
     assert "old" not in text and "Skipped: jaxnet: no Conv." in text
+
+
+def test_the_carried_state_benchmark_runs_every_step_variant() -> None:
+    from experiments.benchmarks import carried_state
+
+    medians = carried_state.main(["--rounds", "1", "--steps", "2"])
+    names = ("hand", "hand+step+key", "jaxnet", "jaxnet raw key")
+    assert set(medians) == {f"{n} {m}" for n in names for m in ("read", "noread")}
+    assert all(value > 0 for value in medians.values())
