@@ -49,32 +49,60 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
+def _two_processes(tmp_path, *options):
+    """Runs the worker as processes 0 and 1 of one job (2 CPU devices each); returns p0.npz."""
     address = f"127.0.0.1:{_free_port()}"
     worker = HERE / "worker.py"
-    common = ["--devices", "2", "--coordinator", address, "--processes", "2"]
-    first = subprocess.Popen(
-        [sys.executable, worker, tmp_path / "p0.npz", *common, "--process-id", "0"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    second = subprocess.Popen(
-        [sys.executable, worker, tmp_path / "p1.npz", *common, "--process-id", "1"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    for process in (first, second):
+    common = ["--devices", "2", "--coordinator", address, "--processes", "2", *options]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, worker, tmp_path / f"p{i}.npz", *common, "--process-id", str(i)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (0, 1)
+    ]
+    for process in processes:
         _, err = process.communicate(timeout=300)
         assert process.returncode == 0, err[-3000:]
-    _python(worker, tmp_path / "single.npz", "--devices", "4")
     assert not (tmp_path / "p1.npz").exists()  # only process 0 writes
-    two, one = np.load(tmp_path / "p0.npz"), np.load(tmp_path / "single.npz")
-    assert (int(two["processes"]), int(two["devices"])) == (2, 4)
-    assert (int(one["processes"]), int(one["devices"])) == (1, 4)
-    parameters = [name for name in one.files if name not in ("processes", "devices")]
+    return np.load(tmp_path / "p0.npz")
+
+
+def _assert_same_params(two, one):
+    parameters = [name for name in one.files if "/" in name]
     assert parameters == ["dense_0/b", "dense_0/w", "dense_1/b", "dense_1/w"]
     for name in parameters:
         np.testing.assert_allclose(two[name], one[name], rtol=1e-5, atol=1e-6)
+
+
+def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
+    two = _two_processes(tmp_path, "--run-dir", tmp_path / "run")
+    _python(HERE / "worker.py", tmp_path / "single.npz", "--devices", "4")
+    one = np.load(tmp_path / "single.npz")
+    assert (int(two["processes"]), int(two["devices"])) == (2, 4)
+    assert (int(one["processes"]), int(one["devices"])) == (1, 4)
+    _assert_same_params(two, one)
+    # both processes took part in every epoch's checkpoint; it restores exactly
+    assert two["checkpoint_steps"].tolist() == [1, 2, 3]
+    assert float(two["restored_difference"]) == 0.0
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "checkpoints",
+        "config.json",
+        "curves.png",
+        "metrics.jsonl",
+    ]
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_parameters_sharded_across_processes_are_checkpointed_whole(tmp_path):
+    two = _two_processes(tmp_path, "--model", "4", "--run-dir", tmp_path / "run")
+    _python(HERE / "worker.py", tmp_path / "single.npz", "--devices", "4", "--model", "4")
+    one = np.load(tmp_path / "single.npz")
+    assert int(two["w0_shards"]) == 2  # each process holds 2 of dense_0/w's 4 column blocks
+    _assert_same_params(two, one)
+    assert two["checkpoint_steps"].tolist() == [1, 2, 3]
+    assert float(two["restored_difference"]) == 0.0  # restored into the sharded state, exactly
 
 
 def test_a_coordinator_that_never_answers_times_out_clearly():

@@ -21,6 +21,10 @@ one folder per step::
 - **By path.** Leaves are named by their tree path (`"params/dense_0/w"`, `"opt_state/0/mu/..."`).
   A restore target with other paths, shapes or dtypes raises `CheckpointMismatchError` listing
   each difference; `restore_partial` restores the matching paths only (transfer learning).
+- **Several processes.** With :func:`jax.distributed.initialize`, every process calls
+  `save` (and `restore`) on the same directory of a shared file system: orbax writes each
+  process's shards, process 0 writes the manifest and renames the folder, so arrays sharded
+  across hosts are saved whole and restored into their sharding.
 - **Typed PRNG keys.** Orbax cannot store `jax.random.key` arrays, so a key leaf is stored as
   its `jax.random.key_data` (uint32) with its implementation name in the manifest, and is
   rebuilt with `jax.random.wrap_key_data` on restore.
@@ -365,6 +369,20 @@ def _read_manifest(folder: pathlib.Path) -> _Manifest:
 # ----------------------------------------------------------------------------- orbax
 
 
+def _finish(tmp: pathlib.Path, step: int, metric: float | None, table: Any, final: Any) -> None:
+    """Manifest, verification and the atomic rename of a written temporary folder."""
+    _write_manifest(tmp, step, metric, table)
+    _verify(tmp)
+    os.rename(tmp, final)
+
+
+def _sync_processes(name: str) -> None:
+    """A barrier across every process of a multi-process run."""
+    from jax.experimental import multihost_utils
+
+    multihost_utils.sync_global_devices(name)
+
+
 def _write_arrays(folder: pathlib.Path, values: list[Any]) -> None:
     """Saves the leaves with orbax as a flat dict {"0": leaf_0, ...}; blocks until written."""
     if values:  # orbax refuses an empty tree; a tree without leaves needs no arrays
@@ -484,7 +502,8 @@ class Checkpointer:
         """Writes ``tree`` as the checkpoint of ``step``, atomically, then applies retention.
 
         Blocks until the checkpoint is on disk and verified. If anything fails, the temporary
-        folder is removed and earlier checkpoints are untouched.
+        folder is removed and earlier checkpoints are untouched. With several processes, every
+        process must call it (each writes its shards; process 0 finishes the folder).
 
         Args:
             step: training step, a non-negative int; names the folder ``directory/<step>``.
@@ -509,16 +528,55 @@ class Checkpointer:
         if final.exists() or final.is_symlink():
             raise ValueError(f"a checkpoint for step {step} exists already: {final}")
         self.directory.mkdir(parents=True, exist_ok=True)
+        values = [_stored_value(leaf) for leaf in leaves.values()]
+        metric = None if metric is None else float(metric)
+        if jax.process_count() > 1:
+            return self._save_from_every_process(int(step), values, table, metric, final)
         tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".tmp-{step}-", dir=self.directory))
         try:
-            _write_arrays(tmp, [_stored_value(leaf) for leaf in leaves.values()])
-            _write_manifest(tmp, int(step), None if metric is None else float(metric), table)
-            _verify(tmp)
-            os.rename(tmp, final)
+            _write_arrays(tmp, values)
+            _finish(tmp, int(step), metric, table, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self._apply_retention()
+        return final
+
+    def _save_from_every_process(
+        self,
+        step: int,
+        values: list[Any],
+        table: dict[str, _Leaf],
+        metric: float | None,
+        final: pathlib.Path,
+    ) -> pathlib.Path:
+        """``save`` with several processes (:func:`jax.distributed.initialize`): every process
+        calls it, orbax writes each process's shards of the arrays into one temporary folder on
+        the shared file system, then process 0 alone writes the manifest, verifies the folder
+        and renames it. Parameters sharded across hosts are saved whole this way."""
+        main = jax.process_index() == 0
+        tmp = self.directory / f".tmp-{step}-processes"
+        if main:
+            shutil.rmtree(tmp, ignore_errors=True)  # left by a crashed save of the same step
+            tmp.mkdir()
+        _sync_processes(f"jaxnet checkpoint {step}: folder")
+        _write_arrays(tmp, values)  # orbax synchronizes the processes itself
+        failure: BaseException | None = None
+        if main:
+            try:
+                _finish(tmp, step, metric, table, final)
+            except BaseException as error:  # re-raised once the other processes know
+                shutil.rmtree(tmp, ignore_errors=True)
+                failure = error
+        _sync_processes(f"jaxnet checkpoint {step}: finished")
+        if failure is not None:
+            raise failure
+        if not (final / _MANIFEST).is_file():
+            raise CheckpointError(
+                f"checkpoint {final}: process 0 could not finish it (see its log)"
+            )
+        if main:
+            self._apply_retention()
         return final
 
     def steps(self) -> list[int]:

@@ -330,7 +330,8 @@ def _compile(
 
 class _Run:
     """The files of a fit: run folder and checkpoints, or nothing when run_dir is None. With
-    several processes, all read (resume) but only process 0 writes."""
+    several processes, all read (resume) and all take part in checkpoints (each writes its
+    shards), but only process 0 writes config, metrics and plots."""
 
     def __init__(self, run_dir: Any, config: dict[str, Any], resume: bool, keep: int, mode: str):
         self.folder = None if run_dir is None else RunFolder(run_dir)
@@ -369,9 +370,12 @@ class _Run:
         return state, history
 
     def save(self, epoch: int, state: TrainState, row: dict[str, Any], metric: str) -> None:
-        if self.folder is None or self.checkpoints is None or not self.writes:
+        """Process 0 appends the row; every process takes part in the checkpoint, each
+        writing its own shards (see :meth:`Checkpointer.save`)."""
+        if self.folder is None or self.checkpoints is None:
             return
-        self.folder.append_metrics(row)
+        if self.writes:
+            self.folder.append_metrics(row)
         self.checkpoints.save(epoch, state, metric=row[metric])
 
     def last_checkpoint(self) -> pathlib.Path | None:
@@ -432,7 +436,8 @@ def fit(
         the optimizer), parameters and loss in float32; default float32.
       mesh: train data-parallel over a :func:`jaxnet.distributed.make_mesh` mesh: each step's
         batch is split along its ``data`` axis, gradients are reduced by XLA. With several
-        processes (:func:`jaxnet.distributed.initialize`) only process 0 writes files.
+        processes (:func:`jaxnet.distributed.initialize`) only process 0 writes config,
+        metrics and plots, and every process writes its shards of each checkpoint.
       rules: shard parameters (and their optimizer moments) along the mesh's ``model`` axis by
         path, e.g. ``{"dense_*/w": PartitionSpec(None, "model")}``; others are replicated.
       progress: show a tqdm progress bar on stderr.

@@ -1,9 +1,13 @@
 """One process of a multi-process training run, for tests/test_distributed.py.
 
-    python tests/multihost/worker.py OUT_FILE --devices 2 [--coordinator HOST:PORT --processes N --process-id I]
+    python tests/multihost/worker.py OUT_FILE --devices 2 [--coordinator HOST:PORT --processes N
+        --process-id I] [--model M] [--run-dir DIR]
 
-Trains iris with ``jn.train.fit`` data-parallel over every device of every process, and writes
-the final parameters (process 0 only) to OUT_FILE as a NumPy ``.npz`` (no pickle).
+Trains iris with ``jn.train.fit`` over every device of every process: data-parallel, or with
+``--model M`` the first two layers' weights split over a ``model`` mesh axis of M devices
+(with M = all devices, each process holds only its shards). With ``--run-dir`` every epoch is
+checkpointed there, and the latest checkpoint is restored into the sharded state and compared
+with it. Process 0 writes the final parameters to OUT_FILE as a NumPy ``.npz`` (no pickle).
 """
 
 import argparse
@@ -19,12 +23,16 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--process-id", type=int, default=0)
     parser.add_argument("--timeout", type=int, default=60)
+    parser.add_argument("--model", type=int, default=1)
+    parser.add_argument("--run-dir")
     args = parser.parse_args()
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
 
     import jax
     import numpy as np
     import optax
+    from jax.experimental import multihost_utils
+    from jax.sharding import PartitionSpec
 
     import jaxnet as jn
 
@@ -32,7 +40,13 @@ def main() -> None:
         jn.distributed.initialize(
             args.coordinator, args.processes, args.process_id, timeout_s=args.timeout
         )
-    mesh = jn.distributed.make_mesh()
+    mesh = jn.distributed.make_mesh(model=args.model)
+    rules = None
+    if args.model > 1:
+        rules = {
+            "dense_0/w": PartitionSpec(None, "model"),
+            "dense_1/w": PartitionSpec("model", None),
+        }
     net = jn.serial(jn.nn.Dense(8), jn.nn.Tanh, jn.nn.Dense(3))
     result = jn.train.fit(
         net,
@@ -42,21 +56,38 @@ def main() -> None:
         epochs=3,
         batch_size=16,
         mesh=mesh,
+        rules=rules,
         progress=False,
+        run_dir=args.run_dir,
     )
-    flat = {
-        p: np.asarray(v)
-        for p, v in zip(
-            jn.train.param_paths(result.train_state.params),
-            jax.tree.leaves(result.train_state.params),
-            strict=True,
-        )
-    }
+
+    def gathered(tree):  # every leaf whole, also where each process holds only its shards
+        return [
+            np.asarray(
+                v if v.is_fully_addressable else multihost_utils.process_allgather(v, tiled=True)
+            )
+            for v in jax.tree.leaves(tree)
+        ]
+
+    params = result.train_state.params
+    flat = dict(zip(jn.train.param_paths(params), gathered(params), strict=True))
+    extra = {}
+    if args.run_dir:
+        checkpoints = jn.train.RunFolder(args.run_dir).checkpointer()
+        restored = checkpoints.restore(result.train_state)
+        differences = [
+            float(np.max(np.abs(a - b)))
+            for a, b in zip(gathered(restored.params), gathered(params), strict=True)
+        ]
+        extra["restored_difference"] = np.float64(max(differences))
+        extra["checkpoint_steps"] = np.asarray(checkpoints.steps(), np.int32)
+        extra["w0_shards"] = np.int32(len(params["dense_0"]["w"].addressable_shards))
     if jn.distributed.is_main_process():
         np.savez(
             args.out,
             devices=np.int32(mesh.devices.size),
             processes=np.int32(jax.process_count()),
+            **extra,
             **flat,
         )
     print(
