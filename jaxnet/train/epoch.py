@@ -38,6 +38,16 @@ def epoch_batches(run_key: Array, epoch: Array, x: Array, y: Array, batch_size: 
     return xs, ys
 
 
+def _sharded_batches(
+    train_state: TrainState, x: Array, y: Array, epoch: Array, batch_size: int, sharding: Any
+) -> Batch:
+    """:func:`epoch_batches` for the state's key, laid out by ``sharding`` (None: as XLA likes)."""
+    batches = epoch_batches(train_state.key, epoch, x, y, batch_size)
+    if sharding is not None:
+        batches = jax.lax.with_sharding_constraint(batches, sharding)
+    return batches
+
+
 def _guarded(train_step: TrainStep) -> Callable[[Any, Batch], Any]:
     """A scan body that applies a step only while every loss and updated parameter so far was
     finite (non-finite gradients make non-finite parameters, and so do overflowing updates).
@@ -83,9 +93,7 @@ def make_epoch(
     body = _guarded(train_step)
 
     def run_epoch(train_state: TrainState, x: Array, y: Array, epoch: Array) -> Any:
-        batches = epoch_batches(train_state.key, epoch, x, y, batch_size)
-        if batch_sharding is not None:
-            batches = jax.lax.with_sharding_constraint(batches, batch_sharding)
+        batches = _sharded_batches(train_state, x, y, epoch, batch_size, batch_sharding)
         (train_state, _), (metrics, finite) = jax.lax.scan(
             body, (train_state, jnp.zeros((), bool)), batches, unroll=unroll
         )
@@ -116,12 +124,6 @@ def make_stepwise_epoch(
     """
     body = _guarded(train_step)
 
-    def draw(train_state: TrainState, x: Array, y: Array, epoch: Array) -> Batch:
-        batches = epoch_batches(train_state.key, epoch, x, y, batch_size)
-        if batch_sharding is not None:
-            batches = jax.lax.with_sharding_constraint(batches, batch_sharding)
-        return batches
-
     def step_at(carry: Any, batches: Batch, i: Array) -> Any:
         train_state, halted, metrics, finite = carry
         batch = jax.tree.map(lambda b: jax.lax.dynamic_index_in_dim(b, i, keepdims=False), batches)
@@ -137,14 +139,14 @@ def make_stepwise_epoch(
         metrics = jax.tree.map(lambda s: jnp.zeros((steps, *s.shape), s.dtype), shapes)
         return train_state, jnp.zeros((), bool), metrics, jnp.zeros((steps,), bool)
 
-    jit_draw = jax.jit(draw)
+    jit_draw = jax.jit(_sharded_batches, static_argnums=(4, 5))
     jit_start = jax.jit(start, donate_argnums=0)
     jit_step = jax.jit(
         step_at if watch is None else watch_retraces(step_at, name=watch), donate_argnums=0
     )
 
     def run_epoch(train_state: TrainState, x: Array, y: Array, epoch: Array) -> Any:
-        batches = jit_draw(train_state, x, y, epoch)
+        batches = jit_draw(train_state, x, y, epoch, batch_size, batch_sharding)
         carry = jit_start(train_state, batches)
         for i in range(jax.tree.leaves(batches)[0].shape[0]):
             carry = jit_step(carry, batches, np.int32(i))

@@ -148,17 +148,10 @@ def evaluate(
     *,
     batch_size: int = 4096,
 ) -> dict[str, float]:
-    """Metrics over all of ``(x, y)``, in chunks of ``batch_size``, weighted by chunk size."""
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    totals: dict[str, float] = {}
-    for start in range(0, x.shape[0], batch_size):
-        chunk = eval_step(
-            train_state, (x[start : start + batch_size], y[start : start + batch_size])
-        )
-        size = min(batch_size, x.shape[0] - start)
-        for name, value in jax.device_get(chunk).items():
-            totals[name] = totals.get(name, 0.0) + float(value) * size
-    return {name: total / x.shape[0] for name, total in totals.items()}
+    """Metrics over all of ``(x, y)``, in chunks of ``batch_size``, weighted by chunk size:
+    :func:`evaluate_traced` compiled as one call, its results as Python floats."""
+    metrics = _evaluate_compiled(eval_step, train_state, jnp.asarray(x), jnp.asarray(y), batch_size)
+    return {name: float(value) for name, value in jax.device_get(metrics).items()}
 
 
 class _StopRequest:
@@ -255,7 +248,12 @@ def evaluate_traced(
     return jax.tree.map(lambda *v: sum(v) / n, *parts)
 
 
-def _runs_fused(fused: bool | None, net: Layer, train_state: TrainState, x: Any, mesh: Any) -> bool:
+_evaluate_compiled = jax.jit(evaluate_traced, static_argnums=(0, 4))
+
+
+def _runs_fused(
+    fused: bool | None, net: Layer, train_state: TrainState, x: jax.ShapeDtypeStruct, mesh: Any
+) -> bool:
     """``fused`` as given, or by default: fused everywhere except a net with convolutions on
     CPU, whose gradients XLA:CPU compiles 6-10x slower inside a loop (jax-ml/jax#12868)."""
     if fused is not None:
@@ -267,8 +265,7 @@ def _runs_fused(fused: bool | None, net: Layer, train_state: TrainState, x: Any,
     def forward(params: Any, state: Any, inputs: Any) -> Any:
         return net.apply(params, state, inputs, key=step_key(train_state), train=True)
 
-    batch = jax.ShapeDtypeStruct(x.shape, x.dtype)
-    return not contains_convolution(forward, train_state.params, train_state.state, batch)
+    return not contains_convolution(forward, train_state.params, train_state.state, x)
 
 
 def _compile(
