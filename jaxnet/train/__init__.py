@@ -1,4 +1,5 @@
-"""Training: the train state, the pure step, the fused ``fit`` loop, run folders, checkpoints."""
+"""Training: the train state, the pure step, the fused ``fit`` loop, run folders, checkpoints,
+loggers."""
 
 from jaxnet.train.checkpoint import (
     Checkpointer,
@@ -16,6 +17,13 @@ from jaxnet.train.epoch import (
 from jaxnet.train.fit import EarlyStopping, FitResult, evaluate, fit, initial_state
 from jaxnet.train.freeze import freeze, param_paths, trainable_mask
 from jaxnet.train.guard import NonFiniteError
+from jaxnet.train.loggers import (
+    CsvLogger,
+    JsonLinesLogger,
+    Logger,
+    TensorBoardLogger,
+    make_logger,
+)
 from jaxnet.train.precision import LossScaleState, cast_floating, dynamic_loss_scale
 from jaxnet.train.retrace import RetraceWarning, watch_retraces
 from jaxnet.train.run import LoadedRun, RunFolder, default_run_dir, load
@@ -26,14 +34,18 @@ __all__ = [
     "CheckpointError",
     "CheckpointMismatchError",
     "Checkpointer",
+    "CsvLogger",
     "EarlyStopping",
     "FitResult",
+    "JsonLinesLogger",
     "LoadedRun",
+    "Logger",
     "LossScaleState",
     "NonFiniteError",
     "PartialRestore",
     "RetraceWarning",
     "RunFolder",
+    "TensorBoardLogger",
     "TrainState",
     "cast_floating",
     "contains_convolution",
@@ -48,6 +60,7 @@ __all__ = [
     "load",
     "make_epoch",
     "make_eval_step",
+    "make_logger",
     "make_stepwise_epoch",
     "make_train_step",
     "param_paths",
