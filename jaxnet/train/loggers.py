@@ -313,7 +313,10 @@ class TensorBoardLogger(_Closable):
     """
 
     def __init__(self, logdir: str | os.PathLike[str], *, purge_step: int | None = None) -> None:
+        # Imported here, so the base install never imports tensorboardX; the package first,
+        # so that a missing (or blocked) package fails even when its modules are cached.
         try:
+            import tensorboardX  # noqa: F401
             from tensorboardX.event_file_writer import EventsWriter
             from tensorboardX.proto.event_pb2 import Event, SessionLog
             from tensorboardX.proto.summary_pb2 import Summary
