@@ -10,6 +10,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from jaxnet.atomic import replacing
 
 
 def plot_curves(
@@ -17,13 +20,18 @@ def plot_curves(
 ) -> None:
     """Plot train and test curves per epoch, one panel per metric (loss, accuracy, ...).
 
+    The PNG is replaced atomically (a reader, or a run killed while drawing, never sees a cut-off
+    file), and no pyplot state is touched, so ``fit`` redraws it from its writer thread while
+    training goes on.
+
     Args:
       history: ``fit``'s history rows (``epoch``, ``train_<m>``, ``test_<m>``).
       path: the PNG file to write.
       title: the figure title.
     """
     metrics = sorted({k.split("_", 1)[1] for row in history for k in row if k.startswith("train_")})
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5), squeeze=False)
+    fig = Figure(figsize=(4.5 * len(metrics), 3.5))
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     epochs = [row["epoch"] for row in history]
     for ax, metric in zip(axes[0], metrics, strict=True):
         for split in ("train", "test"):
@@ -38,8 +46,8 @@ def plot_curves(
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
 
 
 def plot_sweep(

@@ -25,15 +25,18 @@ from jaxnet.train.loggers import (
     make_logger,
 )
 from jaxnet.train.precision import LossScaleState, cast_floating, dynamic_loss_scale
+from jaxnet.train.recorder import Checkpointing, CheckpointWarning
 from jaxnet.train.retrace import RetraceWarning, watch_retraces
-from jaxnet.train.run import LoadedRun, RunFolder, default_run_dir, load
+from jaxnet.train.run import LoadedRun, RunFolder, RunFolderError, default_run_dir, load
 from jaxnet.train.state import TrainState, epoch_key, step_key
 from jaxnet.train.step import make_eval_step, make_train_step
 
 __all__ = [
     "CheckpointError",
     "CheckpointMismatchError",
+    "CheckpointWarning",
     "Checkpointer",
+    "Checkpointing",
     "CsvLogger",
     "EarlyStopping",
     "FitResult",
@@ -45,6 +48,7 @@ __all__ = [
     "PartialRestore",
     "RetraceWarning",
     "RunFolder",
+    "RunFolderError",
     "TensorBoardLogger",
     "TrainState",
     "cast_floating",

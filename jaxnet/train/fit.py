@@ -46,9 +46,10 @@ from jaxnet.train.epoch import (
 )
 from jaxnet.train.freeze import Trainable, freeze
 from jaxnet.train.guard import explain_nonfinite
+from jaxnet.train.loggers import Logger
 from jaxnet.train.precision import check_precision, dynamic_loss_scale
+from jaxnet.train.recorder import Checkpointing, Recorder
 from jaxnet.train.retrace import watch_retraces
-from jaxnet.train.run import CURVES, RunFolder
 from jaxnet.train.state import TrainState, step_key
 from jaxnet.train.step import LossFn, MetricFns, make_eval_step, make_train_step
 
@@ -325,62 +326,6 @@ def _compile(
     return _Engine(run_epoch, (x_train, y_train), place_state)
 
 
-class _Run:
-    """The files of a fit: run folder and checkpoints, or nothing when run_dir is None. With
-    several processes, all read (resume) and all take part in checkpoints (each writes its
-    shards), but only process 0 writes config, metrics and plots."""
-
-    def __init__(self, run_dir: Any, config: dict[str, Any], resume: bool, keep: int, mode: str):
-        self.folder = None if run_dir is None else RunFolder(run_dir)
-        self.writes = jax.process_index() == 0
-        self.config, self.resume = config, resume
-        self.checkpoints = (
-            None
-            if self.folder is None
-            else self.folder.checkpointer(max_to_keep=keep, best_mode=mode)
-        )
-
-    def start(self, fresh: TrainState) -> tuple[TrainState, list[dict[str, Any]]]:
-        """The state and history to start from: fresh, or the latest checkpoint when resuming."""
-        if self.folder is None or self.checkpoints is None:
-            return fresh, []
-        latest = self.checkpoints.latest_step()
-        if not self.resume:
-            if latest is not None:
-                raise ValueError(
-                    f"fit: run folder {str(self.folder.path)!r} already holds checkpoints; "
-                    "pass resume=True to continue it, or choose another folder"
-                )
-            if self.writes:
-                self.folder.write_config(self.config)
-                self.folder.write_metrics([])
-            return fresh, []
-        if latest is None:
-            raise FileNotFoundError(
-                f"fit: cannot resume: run folder {str(self.folder.path)!r} has no checkpoint"
-            )
-        state = self.checkpoints.restore(fresh, latest)
-        history = [row for row in self.folder.read_metrics() if row["epoch"] <= latest]
-        if self.writes:
-            self.folder.write_metrics(history)
-            self.folder.write_config({**self.folder.read_config(), **self.config})
-        return state, history
-
-    def save(self, epoch: int, state: TrainState, row: dict[str, Any], metric: str) -> None:
-        """Process 0 appends the row; every process takes part in the checkpoint, each
-        writing its own shards (see :meth:`Checkpointer.save`)."""
-        if self.folder is None or self.checkpoints is None:
-            return
-        if self.writes:
-            self.folder.append_metrics(row)
-        self.checkpoints.save(epoch, state, metric=row[metric])
-
-    def last_checkpoint(self) -> pathlib.Path | None:
-        if self.checkpoints is None or self.checkpoints.latest_step() is None:
-            return None
-        return self.checkpoints.directory / str(self.checkpoints.latest_step())
-
-
 def fit(
     net: Layer,
     data: Dataset,
@@ -397,7 +342,8 @@ def fit(
     callbacks: Sequence[Callback] = (),
     run_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
-    keep_checkpoints: int = 3,
+    checkpointing: Checkpointing | None = None,
+    loggers: Sequence[Logger | str] = (),
     config: Mapping[str, Any] | None = None,
     precision: str | None = None,
     mesh: Mesh | None = None,
@@ -424,10 +370,16 @@ def fit(
         an accuracy metric is given, else ``test_loss``.
       early_stopping: stop when its monitored value stops improving.
       callbacks: ``callback(row, train_state)`` after each epoch; returning True stops.
-      run_dir: where to write config.json, metrics.jsonl and checkpoints; None writes nothing.
-      resume: continue from the latest checkpoint in ``run_dir`` (bit for bit the same as a
-        run that never stopped).
-      keep_checkpoints: how many recent checkpoints to keep (the best is always kept too).
+      run_dir: where to write config.json, metrics.jsonl, curves.png and checkpoints; None
+        writes nothing. Every file is written atomically (see :mod:`jaxnet.atomic`).
+      resume: continue from the newest checkpoint in ``run_dir`` that verifies (bit for bit
+        the same as a run that never stopped); ``metrics.jsonl`` is cut back to its epoch.
+      checkpointing: cadence, retention and asynchronous writing of the checkpoints, a
+        :class:`Checkpointing`; by default as often as the disk keeps up without slowing
+        training, keeping 3 and the best.
+      loggers: where else each history row goes: ``"csv"`` (metrics.csv), ``"tensorboard"``
+        (event files in ``tensorboard/``, the ``tensorboard`` extra) in the run folder, or any
+        object with ``log(step, scalars)`` and ``close()`` (:class:`jaxnet.train.Logger`).
       config: extra entries for config.json (recipes store what rebuilds the net).
       precision: compute in ``"bfloat16"`` or ``"float16"`` (with dynamic loss scaling added to
         the optimizer), parameters and loss in float32; default float32.
@@ -472,61 +424,104 @@ def fit(
     if mesh is not None:
         check_batch_size(batch_size, mesh)
         settings["devices"] = mesh.devices.size
-    run = _Run(
-        run_dir, {**settings, **(config or {})}, resume, keep_checkpoints, _mode_for(monitor, None)
+    run = Recorder(
+        run_dir,
+        {**settings, **(config or {})},
+        resume=resume,
+        checkpointing=_check_checkpointing(checkpointing),
+        mode=_mode_for(monitor, None),
+        loggers=_check_loggers(loggers),
+        title=str((config or {}).get("recipe", "")),
     )
-    train_state, history = run.start(fresh)
-    train_step = make_train_step(net, loss, optimizer, metrics=metric_fns, precision=precision)
-    x_shape = (batch_size, *data.feature_shape)
-    fused = _runs_fused(fused, net, fresh, jax.ShapeDtypeStruct(x_shape, data.x_train.dtype), mesh)
-    engine = _compile(
-        train_step, net, loss, metric_fns, precision, batch_size, data, mesh, rules, fused
-    )
-    train_state = engine.place(train_state)
-    steps = data.num_train // batch_size
-
     stop, stopped = _StopRequest(), "completed"
-    bar = tqdm(
-        total=epochs,
-        initial=len(history),
-        disable=not progress,
-        desc=str((config or {}).get("recipe", net.name)),
-        unit="epoch",
-    )
-    with bar, _graceful_interrupt(stop):
-        for epoch in range(len(history), epochs):
-            start = time.perf_counter()
-            train_state, step_metrics, finite, tested = engine.run_epoch(
-                train_state, jnp.int32(epoch)
-            )
-            # the epoch's one host sync
-            step_metrics, finite, tested, step = jax.device_get(
-                (step_metrics, finite, tested, train_state.step)
-            )
-            if not finite.all():  # the state is the last good one: replay the failed step
-                x_train, y_train = engine.arrays
-                batches = epoch_batches(
-                    train_state.key, jnp.int32(epoch), x_train, y_train, batch_size
+    with run:  # on the way out, every write has completed or been rolled back
+        train_state, history = run.start(fresh)
+        train_step = make_train_step(net, loss, optimizer, metrics=metric_fns, precision=precision)
+        x = jax.ShapeDtypeStruct((batch_size, *data.feature_shape), data.x_train.dtype)
+        fused = _runs_fused(fused, net, fresh, x, mesh)
+        engine = _compile(
+            train_step, net, loss, metric_fns, precision, batch_size, data, mesh, rules, fused
+        )
+        train_state = engine.place(train_state)
+        steps = data.num_train // batch_size
+        bar = tqdm(
+            total=epochs,
+            initial=min(len(history), epochs),
+            disable=not progress,
+            desc=run.title or net.name,
+            unit="epoch",
+        )
+        with bar, _graceful_interrupt(stop):
+            for epoch in range(len(history), epochs):
+                start = time.perf_counter()
+                train_state, step_metrics, finite, tested = engine.run_epoch(
+                    train_state, jnp.int32(epoch)
                 )
-                failed = int(np.argmin(finite))  # the first step that was not applied
-                batch = (batches[0][failed], batches[1][failed])
-                raise explain_nonfinite(
-                    net, loss, train_step, train_state, batch, run.last_checkpoint()
+                # the epoch's one host sync
+                step_metrics, finite, tested, step = jax.device_get(
+                    (step_metrics, finite, tested, train_state.step)
                 )
-            tested = {name: float(value) for name, value in tested.items()}
-            row = _row(epoch, int(step), step_metrics, tested, time.perf_counter() - start)
-            history.append(row)
-            run.save(epoch + 1, train_state, row, monitor)
-            bar.set_postfix(_postfix(row, steps), refresh=False)
-            bar.update()
-            stopped = _stop_reason(history, train_state, early_stopping, callbacks, stop)
-            if stopped != "completed":
-                break
-    if run.writes and run.folder is not None and history:
-        from jaxnet.plot import plot_curves  # matplotlib loads only when a run folder is written
-
-        plot_curves(history, run.folder.path / CURVES, title=net.name)
+                if not finite.all():  # the state is the last good one: replay the failed step
+                    failed = _Failed(epoch, batch_size, finite, run.last_checkpoint())
+                    raise _explain(engine, net, loss, train_step, train_state, failed)
+                tested = {name: float(value) for name, value in tested.items()}
+                row = _row(epoch, int(step), step_metrics, tested, time.perf_counter() - start)
+                history.append(row)
+                run.record(epoch + 1, train_state, row, monitor)
+                bar.set_postfix(_postfix(row, steps), refresh=False)
+                bar.update()
+                stopped = _stop_reason(history, train_state, early_stopping, callbacks, stop)
+                if stopped != "completed":
+                    break
+        run.finish(train_state, history[-1] if history else None, monitor)
     return FitResult(train_state, history, None if run.folder is None else run.folder.path, stopped)
+
+
+class _Failed(NamedTuple):
+    """An epoch with a step that was not applied (``finite`` is False from it on)."""
+
+    epoch: int
+    batch_size: int
+    finite: np.ndarray
+    checkpoint: pathlib.Path | None  # the last good checkpoint, once every write finished
+
+
+def _explain(
+    engine: _Engine,
+    net: Layer,
+    loss: LossFn,
+    train_step: Any,
+    train_state: TrainState,
+    failed: _Failed,
+) -> Exception:
+    """The `NonFiniteError` of the failed epoch: its first step that was not applied,
+    replayed on its batch, layer by layer."""
+    x_train, y_train = engine.arrays
+    epoch = jnp.int32(failed.epoch)
+    batches = epoch_batches(train_state.key, epoch, x_train, y_train, failed.batch_size)
+    index = int(np.argmin(failed.finite))
+    batch = (batches[0][index], batches[1][index])
+    return explain_nonfinite(net, loss, train_step, train_state, batch, failed.checkpoint)
+
+
+def _check_checkpointing(checkpointing: Any) -> Checkpointing:
+    if checkpointing is None:
+        return Checkpointing()
+    if not isinstance(checkpointing, Checkpointing):
+        raise TypeError(
+            "fit: checkpointing must be a jaxnet.train.Checkpointing such as "
+            f"Checkpointing(every=5), got {checkpointing!r}"
+        )
+    return checkpointing
+
+
+def _check_loggers(loggers: Any) -> list[Any]:
+    if isinstance(loggers, str) or not isinstance(loggers, Sequence):
+        raise TypeError(
+            f"fit: loggers must be a list of logger names or objects, such as "
+            f"['tensorboard'], got {loggers!r}"
+        )
+    return list(loggers)
 
 
 def _row(

@@ -7,10 +7,10 @@
 :data:`BUILTIN_LOGGERS` by what they write in a run folder.
 
 - **Atomic files.** :class:`JsonLinesLogger` and :class:`CsvLogger` keep their rows in memory
-  and rewrite the whole file through :mod:`jaxnet.train.atomic` (temporary sibling, fsync,
+  and rewrite the whole file through :mod:`jaxnet.atomic` (temporary sibling, fsync,
   rename) on every ``log``: a kill -9 or a full disk leaves the previous complete file, never a
   cut-off one. A killed write may leave its temporary ``.tmp-<name>-*`` beside the file; the
-  next logger built on that path removes it (and :func:`jaxnet.train.atomic.remove_leftovers`
+  next logger built on that path removes it (and :func:`jaxnet.atomic.remove_leftovers`
   removes every temporary of a folder).
 - **Resume.** ``rows=`` are the rows a resumed run keeps (its history truncated to the
   checkpoint); they are written at once, so the file agrees with the checkpoint. A
@@ -40,7 +40,7 @@ import types
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, Self, runtime_checkable
 
-from jaxnet.train import atomic
+from jaxnet import atomic
 from jaxnet.train.run import METRICS
 
 SPLITS = ("train", "val", "test")

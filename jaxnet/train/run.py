@@ -12,6 +12,7 @@ import os
 import pathlib
 from typing import Any, NamedTuple
 
+from jaxnet import atomic
 from jaxnet.core import Layer
 from jaxnet.train.checkpoint import Checkpointer
 from jaxnet.train.state import TrainState
@@ -25,8 +26,26 @@ def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> pathlib
     return pathlib.Path(root) / f"{name}-{stamp}"
 
 
+class RunFolderError(ValueError):
+    """A file of a run folder is cut off, malformed or disagrees with the checkpoints."""
+
+
+def _parse_json(file: pathlib.Path, lineno: int, text: str) -> Any:
+    """One JSON value from line ``lineno`` of ``file``; a clear error naming both if not."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        line = lineno + error.lineno - 1
+        raise RunFolderError(
+            f"{file}: line {line} is not valid JSON ({error.msg}): cut off or edited by hand"
+        ) from None
+
+
 class RunFolder:
-    """Reads and writes the files of one run folder."""
+    """Reads and writes the files of one run folder. Every write is atomic (a temporary
+    file, fsync, rename: see :mod:`jaxnet.atomic`), so a kill or a full disk leaves the
+    previous complete file, never a cut-off one; every read names the file and line it cannot
+    parse."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = pathlib.Path(path)
@@ -40,43 +59,83 @@ class RunFolder:
         return Checkpointer(self.path / CHECKPOINTS, max_to_keep=max_to_keep, best_mode=best_mode)
 
     def write_config(self, config: dict[str, Any]) -> None:
+        """Replace config.json with ``config``, atomically."""
         self.path.mkdir(parents=True, exist_ok=True)
         text = json.dumps(config, indent=2, sort_keys=True)
-        (self.path / CONFIG).write_text(text + "\n", encoding="utf-8")
+        atomic.write_text(self.path / CONFIG, text + "\n")
 
     def read_config(self) -> dict[str, Any]:
         """The run's config.
 
         Raises:
           FileNotFoundError: if the folder or its config.json is missing.
+          RunFolderError: if config.json is not a JSON object (cut off, edited).
         """
         file = self.path / CONFIG
         if not file.is_file():
             what = "has no config.json" if self.path.is_dir() else "does not exist"
             raise FileNotFoundError(f"run folder {str(self.path)!r} {what}")
-        config: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+        config = _parse_json(file, 1, file.read_text(encoding="utf-8"))
+        if not isinstance(config, dict):
+            raise RunFolderError(f"{file}: expected a JSON object, got {type(config).__name__}")
         return config
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        """The rows of metrics.jsonl, one per line (none if the file is absent).
+
+        Raises:
+          RunFolderError: naming the file and the line that is not a JSON object.
+        """
         file = self.path / METRICS
         if not file.is_file():
             return []
-        lines = file.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        rows = []
+        for lineno, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            row = _parse_json(file, lineno, line)
+            if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+                raise RunFolderError(f"{file}: line {lineno} is not a row with an epoch")
+            rows.append(row)
+        return rows
+
+    def history_until(self, epoch: int, step: int) -> list[dict[str, Any]]:
+        """The rows of epochs 1..``epoch`` of metrics.jsonl, checked against the checkpoint of
+        that epoch (taken at train step ``step``); the later rows a resume drops.
+
+        Raises:
+          RunFolderError: a row is missing or repeated, or the rows disagree with the
+            checkpoint, naming the file and the line.
+        """
+        file = self.path / METRICS
+        kept = [row for row in self.read_metrics() if row["epoch"] <= epoch]
+        for expected, row in enumerate(kept, 1):
+            if row["epoch"] != expected:
+                what = "repeats" if row["epoch"] < expected else "skips to"
+                raise RunFolderError(
+                    f"{file}: row {expected} {what} epoch {row['epoch']}; the file must hold one "
+                    f"row per epoch 1..{epoch} (the newest checkpoint is at epoch {epoch})"
+                )
+        if len(kept) < epoch:
+            raise RunFolderError(
+                f"{file}: has rows for epochs 1..{len(kept)}, but the newest checkpoint is at "
+                f"epoch {epoch}: the rows of epochs {len(kept) + 1}..{epoch} are missing"
+            )
+        if epoch and kept[-1].get("step") != step:
+            raise RunFolderError(
+                f"{file}: the row of epoch {epoch} says step {kept[-1].get('step')}, but its "
+                f"checkpoint was taken at step {step}"
+            )
+        return kept
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
-        """Replace metrics.jsonl with ``rows`` (used when a resumed run drops later epochs)."""
+        """Replace metrics.jsonl with ``rows``, atomically."""
         self.write_jsonl(METRICS, rows)
 
     def write_jsonl(self, name: str, rows: list[dict[str, Any]]) -> None:
-        """Write ``rows`` to the file ``name``, one JSON object per line."""
+        """Replace the file ``name`` with ``rows``, one JSON object per line, atomically."""
         self.path.mkdir(parents=True, exist_ok=True)
-        text = "".join(json.dumps(row) + "\n" for row in rows)
-        (self.path / name).write_text(text, encoding="utf-8")
-
-    def append_metrics(self, row: dict[str, Any]) -> None:
-        with open(self.path / METRICS, "a", encoding="utf-8") as file:
-            file.write(json.dumps(row) + "\n")
+        atomic.write_text(self.path / name, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 class LoadedRun(NamedTuple):

@@ -51,7 +51,8 @@ def fsync_tree(folder: str | os.PathLike[str]) -> None:
 @contextmanager
 def replacing(path: str | os.PathLike[str]) -> Iterator[pathlib.Path]:
     """A temporary path to write instead of ``path``; renamed over ``path`` when the block
-    ends without an error, deleted when it raises.
+    ends without an error, deleted when it raises. An `OSError` that names no file (a full
+    disk in ``write``) is raised again naming ``path``.
 
     Example:
         >>> import pathlib, tempfile
@@ -67,8 +68,10 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[pathlib.Path]:
         yield tmp
         fsync_path(tmp)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:  # a write() names no file
+            raise OSError(error.errno, error.strerror or str(error), str(target)) from error
         raise
     fsync_path(target.parent)
 

@@ -1,0 +1,257 @@
+"""What a ``fit`` writes into its run folder, when, and how a resume reads it back.
+
+Per epoch: the history row goes to every logger (``metrics.jsonl`` always; CSV, TensorBoard or
+the user's own on request), a checkpoint is taken at the cadence of `Checkpointing`, and
+``curves.png`` is redrawn. The slow part of each (the log files' rewrite, the checkpoint of a
+host copy of the state, the plot) runs in a :class:`jaxnet.train.writer.BackgroundWriter`, in
+that order, so the files on disk always hold at least the rows of the newest checkpoint.
+
+A resume trusts the newest checkpoint that verifies, never the log: the epoch and the step come
+from it, ``metrics.jsonl`` is cut back to its epoch (a missing or repeated row is an error
+naming the file), and the leftovers of a killed run (``.tmp-*``, ``.deleting-*``) are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import pathlib
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+
+from jaxnet import atomic
+from jaxnet.train.checkpoint import Checkpointer, host_copy
+from jaxnet.train.loggers import Logger, make_logger
+from jaxnet.train.run import CHECKPOINTS, CONFIG, CURVES, RunFolder
+from jaxnet.train.state import TrainState
+from jaxnet.train.writer import BackgroundWriter
+
+
+class CheckpointWarning(UserWarning):
+    """A resume passed over a damaged checkpoint (it is replaced when training reaches it)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpointing:
+    """When ``fit`` checkpoints, how many it keeps, and whether training waits for the disk.
+
+    Args:
+      every: checkpoint after every ``every``-th epoch. None (the default): after each epoch
+        at which the previous checkpoint has finished writing, so a fast run is never slowed
+        by its disk. Either way the last epoch (also after early stopping or Ctrl-C) is
+        always checkpointed, and the best checkpoint is the best of those taken.
+      keep: how many of the most recent checkpoints to keep (the best one is kept too).
+      asynchronous: write checkpoints, log files and plots in a background thread from a
+        host copy of the state, so that training goes on meanwhile; every write completes
+        (or is rolled back) before ``fit`` returns or raises. With several processes writes
+        are always synchronous and ``every=None`` means every epoch, so that all processes
+        take part in the same checkpoints.
+
+    Example:
+      >>> Checkpointing(every=5, keep=2)
+      Checkpointing(every=5, keep=2, asynchronous=True)
+    """
+
+    every: int | None = None
+    keep: int = 3
+    asynchronous: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("every", "keep"):
+            value = getattr(self, name)
+            if value is None and name == "every":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Checkpointing: {name} must be a positive int, got {value!r}")
+        if not isinstance(self.asynchronous, bool):
+            raise TypeError(
+                f"Checkpointing: asynchronous must be True or False, got {self.asynchronous!r}"
+            )
+
+
+class Recorder:
+    """The files of one fit: run folder, loggers and checkpoints, or nothing but the user's
+    loggers when ``run_dir`` is None. With several processes all read (resume) and all take
+    part in checkpoints (each writes its shards), but only process 0 writes the other files.
+
+    Use as a context manager around the epochs: on the way out, every write has finished.
+    """
+
+    def __init__(
+        self,
+        run_dir: Any,
+        config: dict[str, Any],
+        *,
+        resume: bool,
+        checkpointing: Checkpointing,
+        mode: str,
+        loggers: Sequence[Logger | str] = (),
+        title: str = "",
+    ) -> None:
+        self.folder = None if run_dir is None else RunFolder(run_dir)
+        self.writes = jax.process_index() == 0
+        self.config, self.resume, self.policy = config, resume, checkpointing
+        self.title = title or ("" if self.folder is None else self.folder.path.name)
+        self._logger_specs = list(loggers)
+        self.loggers: list[Logger] = []
+        self.checkpoints: Checkpointer | None = None
+        if self.folder is not None:
+            self.checkpoints = self.folder.checkpointer(
+                max_to_keep=checkpointing.keep, best_mode=mode
+            )
+        synchronous = jax.process_count() > 1 or not checkpointing.asynchronous
+        self.writer = BackgroundWriter(asynchronous=not synchronous)
+        self._saved_epoch: int | None = None
+        self._history: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------------- start
+
+    def start(self, fresh: TrainState) -> tuple[TrainState, list[dict[str, Any]]]:
+        """The state and history to start from: fresh, or the newest verified checkpoint when
+        resuming; writes config.json and opens the loggers."""
+        state, history = fresh, []
+        if self.folder is not None:
+            state, history = self._resume(fresh) if self.resume else self._fresh_folder(fresh)
+        self._history = list(history)
+        self.loggers = [self._open_logger(spec, history) for spec in self._logger_specs]
+        if self.folder is not None and self.writes:
+            self.loggers.insert(0, self._open_logger("jsonl", history))
+        return state, history
+
+    def _clean(self) -> None:
+        if self.folder is not None and self.writes:
+            atomic.remove_leftovers(self.folder.path)
+            atomic.remove_leftovers(self.folder.path / CHECKPOINTS)
+
+    def _fresh_folder(self, fresh: TrainState) -> tuple[TrainState, list[dict[str, Any]]]:
+        assert self.folder is not None and self.checkpoints is not None
+        if self.checkpoints.latest_step() is not None:
+            raise ValueError(
+                f"fit: run folder {str(self.folder.path)!r} already holds checkpoints; "
+                "pass resume=True to continue it, or choose another folder"
+            )
+        self._clean()
+        if self.writes:
+            self.folder.write_config(self.config)
+        return fresh, []
+
+    def _resume(self, fresh: TrainState) -> tuple[TrainState, list[dict[str, Any]]]:
+        assert self.folder is not None and self.checkpoints is not None
+        epoch, state, passed_over = self.checkpoints.restore_verified(fresh)
+        for error in passed_over:
+            start = "the start" if epoch is None else f"epoch {epoch}"
+            warnings.warn(
+                CheckpointWarning(f"fit: resuming from {start}, passing over {error}"),
+                stacklevel=4,
+            )
+        history: list[dict[str, Any]] = []
+        if epoch is not None:
+            history = self.folder.history_until(epoch, int(jax.device_get(state.step)))
+        elif not (self.folder.path / CONFIG).is_file():
+            raise FileNotFoundError(
+                f"fit: cannot resume: {str(self.folder.path)!r} holds no run "
+                "(no checkpoint, no config.json)"
+            )
+        # else killed before its first checkpoint: start over, exactly as it began
+        self._clean()
+        if self.writes:
+            self.folder.write_config({**self.folder.read_config(), **self.config})
+        self._saved_epoch = epoch
+        return state, history
+
+    def _open_logger(self, spec: Logger | str, history: list[dict[str, Any]]) -> Logger:
+        path = None if self.folder is None else self.folder.path
+        if isinstance(spec, str) and not self.writes:
+            return _Discard()
+        return make_logger(spec, path, history)
+
+    # ------------------------------------------------------------------------- epochs
+
+    def record(self, epoch: int, state: TrainState, row: dict[str, Any], metric: str) -> None:
+        """After an epoch: log the row, checkpoint when due, redraw the plot."""
+        self._history.append(row)
+        for logger in self.loggers:
+            logger.log(int(row["step"]), row)
+        self.writer.submit("logs", self._flush_logs)
+        if self.checkpoints is not None and self._due(epoch):
+            self._checkpoint(epoch, state, row[metric])
+        self._redraw()
+
+    def _due(self, epoch: int) -> bool:
+        every = self.policy.every
+        if every is not None:
+            return epoch % every == 0
+        return not self.writer.busy("checkpoint")
+
+    def _checkpoint(self, epoch: int, state: TrainState, metric: float) -> None:
+        """Checkpoint ``epoch``; at most one waits behind the one being written."""
+        assert self.checkpoints is not None
+        checkpoints = self.checkpoints
+        tree = host_copy(state) if self.writer.asynchronous else state
+        self.writer.submit(
+            "checkpoint", lambda: checkpoints.save(epoch, tree, metric=metric), replace=False
+        )
+        self._saved_epoch = epoch
+
+    def _flush_logs(self) -> None:
+        for logger in self.loggers:
+            flush = getattr(logger, "flush", None)
+            if callable(flush):
+                flush()
+
+    def _redraw(self) -> None:
+        if self.folder is None or not self.writes or not self._history:
+            return
+        rows, path, title = list(self._history), self.folder.path / CURVES, self.title
+
+        def draw() -> None:
+            from jaxnet.plot import plot_curves  # matplotlib loads only for a run folder
+
+            plot_curves(rows, path, title=title)
+
+        self.writer.submit("plot", draw)
+
+    def finish(self, state: TrainState, row: Mapping[str, Any] | None, metric: str) -> None:
+        """After the last epoch (or a stop): checkpoint it if it was not, wait for every write."""
+        if self.checkpoints is not None and row is not None:
+            epoch = int(row["epoch"])
+            if self._saved_epoch != epoch:
+                self._checkpoint(epoch, state, row[metric])
+        self.writer.wait()
+
+    def last_checkpoint(self) -> pathlib.Path | None:
+        """The newest checkpoint folder once every write in flight has finished, or None."""
+        with contextlib.suppress(Exception):  # the error that stopped training says more
+            self.writer.wait()
+        if self.checkpoints is None or self.checkpoints.latest_step() is None:
+            return None
+        return self.checkpoints.directory / str(self.checkpoints.latest_step())
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        """Finish every write (complete or rolled back), close the loggers and the writer."""
+        try:
+            self.writer.__exit__(kind, error, trace)
+        finally:
+            for logger in self.loggers:
+                logger.close()
+            if self.checkpoints is not None:
+                self.checkpoints.close()
+
+
+class _Discard:
+    """The run folder's loggers on processes other than 0, which write nothing."""
+
+    def log(self, step: int, scalars: Mapping[str, float]) -> None:
+        del step, scalars
+
+    def close(self) -> None:
+        pass
+
+
+__all__ = ["CheckpointWarning", "Checkpointing", "Recorder"]
