@@ -347,7 +347,9 @@ class TensorBoardLogger(_Closable):
         ]
         if values:
             summary = self._summary(value=values)
-            self._writer.write_event(self._event(wall_time=time.time(), step=step, summary=summary))
+            self._writer.write_event(
+                self._event(wall_time=time.time(), step=int(step), summary=summary)
+            )
             self._writer.flush()
 
     def close(self) -> None:
@@ -370,7 +372,8 @@ def make_logger(
 
     Raises:
       ValueError: for an unknown name, or a name without ``run_dir``.
-      TypeError: for an object without callable ``log`` and ``close``.
+      TypeError: for a class (not an instance), or an object without callable ``log`` and
+        ``close``.
 
     Example:
         >>> import pathlib, tempfile
