@@ -164,6 +164,7 @@ def _train(args: argparse.Namespace) -> int:
         config, run_dir = _new_config(args)
     job = recipes.build(config)
     _check_batch_size(job.config["batch_size"], job.data)
+    options = _fit_options(args)
     if args.resume:
         print(f"resuming {run_dir} from epoch {trained}", flush=True)
     else:
@@ -172,7 +173,7 @@ def _train(args: argparse.Namespace) -> int:
     mesh = None if args.devices is None else distributed.make_mesh(args.devices)
     print(_devices_line(mesh), flush=True)
     with _naming_the_run_folder(run_dir):
-        result = job.fit(run_dir=run_dir, resume=bool(args.resume), mesh=mesh, **_fit_options(args))
+        result = job.fit(run_dir=run_dir, resume=bool(args.resume), mesh=mesh, **options)
     print(_report(result.history, result.run_dir, result.stopped))
     for name, value in job.baselines.items():
         print(f"baseline: {name} {value:.4f}")

@@ -325,19 +325,35 @@ def _run_with_file_size_limit(limit, *args, cwd):
     return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=_ENV, timeout=300)
 
 
-def test_full_disk_is_one_line_and_exit_74_and_leaves_complete_checkpoints(tmp_path):
-    # 16 KiB: config.json, metrics.jsonl and the checkpoints fit; the ~40 KB curves.png does not
-    done = _run_with_file_size_limit(
-        16384, "train", "xor", "--epochs", "2", "--out", "run", "--no-progress", cwd=tmp_path
-    )
+def _assert_one_line_exit_74_and_complete_checkpoints(done, run):
     assert done.returncode == cli.IO_ERROR, done.stderr
     [line] = done.stderr.splitlines()
     assert re.fullmatch(r"jaxnet: error: run(/\S+)?: File too large", line), line
-    checkpoints = train.RunFolder(tmp_path / "run").checkpointer()
+    checkpoints = train.RunFolder(run).checkpointer()
     folders = sorted(p.name for p in checkpoints.directory.iterdir())
     assert folders == [str(step) for step in checkpoints.steps()]
     for step in checkpoints.steps():
-        train.load(tmp_path / "run", step=step)  # verifies the manifest and every file
+        train.load(run, step=step)  # verifies the manifest and every file
+
+
+def test_full_disk_at_the_plot_is_one_line_and_exit_74(tmp_path):
+    # 16 KiB: config.json, metrics.jsonl and the checkpoints fit; the ~40 KB curves.png does not
+    args = ("train", "xor", "--epochs", "2", "--out", "run", "--no-progress")
+    done = _run_with_file_size_limit(16384, *args, cwd=tmp_path)
+    _assert_one_line_exit_74_and_complete_checkpoints(done, tmp_path / "run")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the engine lets orbax's error through: a ValueError from tensorstore "
+    "('OUT_OF_RANGE: Error writing local file ...: File too large') and orbax's threads log "
+    "tracebacks; remove this mark once the engine raises OSError and keeps them quiet",
+)
+def test_full_disk_in_a_checkpoint_is_one_line_and_exit_74(tmp_path):
+    # 1000 bytes: config.json and metrics.jsonl fit; orbax's _sharding file (~1.2 KB) does not
+    args = ("train", "xor", "--epochs", "2", "--out", "run", "--no-progress")
+    done = _run_with_file_size_limit(1000, *args, cwd=tmp_path)
+    _assert_one_line_exit_74_and_complete_checkpoints(done, tmp_path / "run")
 
 
 def test_recipe_table_of_the_docs_is_jaxnet_recipes_markdown(capsys):
