@@ -7,27 +7,38 @@ arrays; ``jax.grad`` and ``jax.jit`` compile backpropagation; optax supplies the
 >>> net = jn.serial(jn.nn.Dense(9), jn.nn.Sigmoid, jn.nn.Dense(4), jn.nn.Softmax)
 >>> net.init(jax.random.key(0), (1, 8))[0]
 (1, 4)
+
+Every name is imported on first use (PEP 562), so ``import jaxnet`` and the ``jaxnet --help``
+command start without importing JAX.
 """
 
-from jaxnet import data, distributed, losses, metrics, nn, recipes, sweep, train
-from jaxnet.core import (
-    ApplyFn,
-    CaptureFn,
-    InitFn,
-    Layer,
-    Params,
-    Shape,
-    ShapeError,
-    State,
-    elementwise,
-    intermediates,
-    named,
-    output_shape,
-    parallel,
-    residual,
-    serial,
-)
-from jaxnet.summary import SummaryRow, summary, summary_rows
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names as mypy and editors see them; at run time __getattr__ imports them
+    from jaxnet import data, distributed, losses, metrics, nn, recipes, sweep, train
+    from jaxnet.core import (
+        ApplyFn,
+        CaptureFn,
+        InitFn,
+        Layer,
+        Params,
+        Shape,
+        ShapeError,
+        State,
+        elementwise,
+        intermediates,
+        named,
+        output_shape,
+        parallel,
+        residual,
+        serial,
+    )
+    from jaxnet.summary import SummaryRow, summary, summary_rows
 
 __version__ = "0.1.0"
 
@@ -60,3 +71,47 @@ __all__ = [
     "sweep",
     "train",
 ]
+
+_SUBMODULES = frozenset(
+    {"data", "distributed", "losses", "metrics", "nn", "recipes", "sweep", "train"}
+)
+_SUMMARY_NAMES = ("SummaryRow", "summary", "summary_rows")
+_NAME_MODULES = {  # every other public name comes from jaxnet.core
+    name: "jaxnet.summary" if name in _SUMMARY_NAMES else "jaxnet.core"
+    for name in __all__
+    if name not in _SUBMODULES and name != "__version__"
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a submodule or a re-exported name on first use (PEP 562)."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"jaxnet.{name}")
+    if name in _NAME_MODULES:
+        value = getattr(importlib.import_module(_NAME_MODULES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'jaxnet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names and whatever is imported already."""
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The ``jaxnet`` module, whose ``summary`` stays the function ``jaxnet.summary.summary``.
+
+    Importing a submodule binds it on its package, so the first ``import jaxnet.summary`` (by
+    anyone, e.g. a doctest runner) would rebind ``jn.summary`` to the module; eager imports
+    avoided that by binding the function last. Assigning a module's ``__class__`` is Python's
+    documented hook for this ("Customizing module attribute access").
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "summary" and isinstance(value, types.ModuleType):
+            value = value.summary
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

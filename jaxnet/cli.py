@@ -1,32 +1,64 @@
 """The ``jaxnet`` command: train recipes, list them, summarize them, evaluate run folders.
 
-Bad flags print one line on stderr and exit with status 2, without a traceback; a run stopped by
-a non-finite loss exits with 1; Ctrl-C saves a checkpoint and exits with 130.
+Every error is one line on stderr (``jaxnet: error: ...``), without a traceback, and the exit
+status says what kind it was:
+
+===  ==========================================================================================
+0    done: training completed, stopped early, or had nothing left to train
+1    the loss or the parameters went non-finite (the last good checkpoint is kept)
+2    usage: a bad flag or value, a missing run folder, a missing optional extra
+74   the operating system refused a read or write (a full disk, an ``--out`` below a file);
+     ``EX_IOERR`` of BSD's ``sysexits.h``. The line is ``jaxnet: error: <path>: <cause>``
+130  Ctrl-C: the current epoch finishes and is checkpointed first
+===  ==========================================================================================
+
+``jaxnet --help`` imports neither JAX nor matplotlib: the commands import what they need.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
+import pathlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
-USAGE_ERROR, RUN_ERROR, INTERRUPTED = 2, 1, 130
+from jaxnet import __version__
+
+OK, RUN_ERROR, USAGE_ERROR, IO_ERROR, INTERRUPTED = 0, 1, 2, 74, 130
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but errors are one line on stderr (no usage dump) and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
+        """Print ``jaxnet: error: <message>`` and exit with the usage status."""
         self.exit(USAGE_ERROR, f"jaxnet: error: {message}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The parser of ``jaxnet`` and its subcommands."""
     parser = _Parser(prog="jaxnet", description="A functional training library for JAX.")
+    parser.add_argument("--version", action="version", version=f"jaxnet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    train = commands.add_parser("train", help="train a recipe and write a run folder")
-    train.add_argument("recipe", nargs="?", default="digits-mlp", help="default: digits-mlp")
+    _add_train(commands.add_parser("train", help="train a recipe and write a run folder"))
+    _add_sweep(commands.add_parser("sweep", help="train many variants of a recipe at once"))
+    recipes = commands.add_parser("recipes", help="list the recipes")
+    recipes.add_argument("--markdown", action="store_true", help="the table of docs/cli.md")
+    summary = commands.add_parser("summary", help="print a recipe's model table")
+    summary.add_argument("recipe")
+    evaluate = commands.add_parser("evaluate", help="evaluate a run folder on its test split")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--which", choices=("latest", "best"), default="latest")
+    return parser
+
+
+def _add_train(train: argparse.ArgumentParser) -> None:
+    """The flags of ``jaxnet train``."""
+    train.add_argument("recipe", nargs="?", help=f"default: {_DEFAULT_RECIPE}")
     train.add_argument("--epochs", type=int, help="passes over the training data")
     train.add_argument("--lr", type=float, help="learning rate η")
     train.add_argument("--batch-size", type=int, help="examples per step")
@@ -41,9 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--devices", type=int, help="train data-parallel over this many devices")
     train.add_argument("--out", help="run folder (default: runs/<recipe>-<timestamp>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run folder's training")
+    train.add_argument(
+        "--checkpoint-every", type=int, metavar="N", help="checkpoint every N epochs"
+    )
+    train.add_argument("--tensorboard", action="store_true", help="also log TensorBoard events")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sweep = commands.add_parser("sweep", help="train many variants of a recipe at once")
-    sweep.add_argument("recipe", nargs="?", default="digits-mlp", help="default: digits-mlp")
+
+
+def _add_sweep(sweep: argparse.ArgumentParser) -> None:
+    """The flags of ``jaxnet sweep``."""
+    sweep.add_argument("recipe", nargs="?", default=_DEFAULT_RECIPE, help="default: digits-mlp")
     sweep.add_argument(
         "--lr", type=_comma_list(float), required=True, help="learning rates, e.g. 0.01,0.1,1"
     )
@@ -56,13 +95,6 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--activation")
     sweep.add_argument("--out", help="run folder (default: runs/sweep-<recipe>-<timestamp>)")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
-    commands.add_parser("recipes", help="list the recipes")
-    summary = commands.add_parser("summary", help="print a recipe's model table")
-    summary.add_argument("recipe")
-    evaluate = commands.add_parser("evaluate", help="evaluate a run folder on its test split")
-    evaluate.add_argument("run_dir")
-    evaluate.add_argument("--which", choices=("latest", "best"), default="latest")
-    return parser
 
 
 def _comma_list(kind: type) -> Any:
@@ -80,6 +112,7 @@ def _comma_list(kind: type) -> Any:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    """``jaxnet sweep``: many variants of a recipe in one compiled program."""
     from jaxnet import sweep, train
 
     out = args.out or train.default_run_dir(f"sweep-{args.recipe}")
@@ -97,9 +130,10 @@ def _sweep(args: argparse.Namespace) -> int:
     metric = "test_accuracy" if "test_accuracy" in rows[0] else "test_loss"
     print(sweep.results_table(rows, ["width", "depth", "lr", "seed", metric, "diverged_at"]))
     print(f"run folder: {out}")
-    return 0
+    return OK
 
 
+_DEFAULT_RECIPE = "digits-mlp"
 _HYPERPARAMETERS = (
     "epochs",
     "lr",
@@ -116,28 +150,151 @@ _HYPERPARAMETERS = (
 
 
 def _train(args: argparse.Namespace) -> int:
-    from jaxnet import distributed, recipes, train
+    """``jaxnet train``: every check first, then the run folder, then the training."""
+    from jaxnet import distributed, recipes
 
+    _check_run_flags(args)
     if args.resume:
-        config = train.RunFolder(args.resume).read_config()
-        changed = [k for k in _HYPERPARAMETERS if k != "epochs" and getattr(args, k) is not None]
-        if changed:
-            raise ValueError(f"--resume keeps the run's config; cannot change --{changed[0]}")
-        if args.epochs is not None:
-            config["epochs"] = args.epochs
-        run_dir, resume = args.resume, True
+        config, run_dir = _resume_config(args), pathlib.Path(args.resume)
+        trained = _trained_epochs(run_dir)
+        if trained >= config["epochs"]:
+            print(_nothing_to_train(run_dir, trained, config["epochs"]))
+            return OK
     else:
-        config = recipes.make_config(args.recipe, **{k: getattr(args, k) for k in _HYPERPARAMETERS})
-        run_dir, resume = args.out or train.default_run_dir(args.recipe), False
+        config, run_dir = _new_config(args)
     job = recipes.build(config)
+    _check_batch_size(job.config["batch_size"], job.data)
+    options = _fit_options(args)
+    if args.resume:
+        print(f"resuming {run_dir} from epoch {trained}", flush=True)
+    else:
+        _make_run_folder(run_dir)
     print(f"jaxnet train {config['recipe']}: {job.data!r}", flush=True)
     mesh = None if args.devices is None else distributed.make_mesh(args.devices)
     print(_devices_line(mesh), flush=True)
-    result = job.fit(run_dir=run_dir, resume=resume, progress=not args.no_progress, mesh=mesh)
+    with _naming_the_run_folder(run_dir):
+        result = job.fit(run_dir=run_dir, resume=bool(args.resume), mesh=mesh, **options)
     print(_report(result.history, result.run_dir, result.stopped))
     for name, value in job.baselines.items():
         print(f"baseline: {name} {value:.4f}")
-    return INTERRUPTED if result.stopped == "interrupted" else 0
+    return INTERRUPTED if result.stopped == "interrupted" else OK
+
+
+def _check_run_flags(args: argparse.Namespace) -> None:
+    """``--checkpoint-every`` and ``--devices``, checked before anything is loaded or written."""
+    import jax
+
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise ValueError(f"--checkpoint-every must be an int >= 1, got {args.checkpoint_every}")
+    if args.devices is None:
+        return
+    if args.devices < 1:
+        raise ValueError(f"--devices must be an int >= 1, got {args.devices}")
+    visible = jax.devices()
+    if args.devices > len(visible):
+        count = f"{len(visible)} device{'s' if len(visible) > 1 else ''}"
+        raise ValueError(
+            f"--devices {args.devices} is more than the {count} available ({visible[0].platform})"
+        )
+
+
+def _new_config(args: argparse.Namespace) -> tuple[dict[str, Any], pathlib.Path]:
+    """The config of a fresh run and its folder, which must not hold a run already."""
+    from jaxnet import recipes, train
+
+    recipe = args.recipe or _DEFAULT_RECIPE
+    config = recipes.make_config(recipe, **{k: getattr(args, k) for k in _HYPERPARAMETERS})
+    run_dir = pathlib.Path(args.out) if args.out else train.default_run_dir(recipe)
+    folder = train.RunFolder(run_dir)
+    if (run_dir / "config.json").is_file() or folder.checkpointer().latest_step() is not None:
+        raise ValueError(
+            f"--out {run_dir} already holds a run; "
+            f"continue it with --resume {run_dir} or choose another --out"
+        )
+    return config, run_dir
+
+
+def _resume_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The config of the run to continue: only ``--epochs`` may change."""
+    from jaxnet import train
+
+    config = train.RunFolder(args.resume).read_config()
+    if "recipe" not in config:
+        raise ValueError(
+            f"{args.resume!r} was written by fit() with a hand-built net, not a recipe; "
+            "continue it from Python with fit(..., resume=True)"
+        )
+    if args.recipe is not None and args.recipe != config["recipe"]:
+        raise ValueError(
+            "--resume keeps the run's config; "
+            f"cannot change the recipe from {config['recipe']!r} to {args.recipe!r}"
+        )
+    changed = [k for k in (*_HYPERPARAMETERS[1:], "out") if getattr(args, k) is not None]
+    if changed:
+        flag = changed[0].replace("_", "-")
+        raise ValueError(f"--resume keeps the run's config; cannot change --{flag}")
+    return config if args.epochs is None else config | {"epochs": args.epochs}
+
+
+def _trained_epochs(run_dir: pathlib.Path) -> int:
+    """The epoch of the run's latest checkpoint (checkpoints are named by epoch)."""
+    from jaxnet import train
+
+    latest = train.RunFolder(run_dir).checkpointer().latest_step()
+    if latest is None:
+        raise FileNotFoundError(f"run folder {str(run_dir)!r} has no checkpoint")
+    return latest
+
+
+def _nothing_to_train(run_dir: pathlib.Path, trained: int, epochs: int) -> str:
+    """What ``--resume`` says when the run has reached ``epochs`` already."""
+    done = (
+        f"{trained} of {epochs} epochs" if trained == epochs else f"{trained} epochs, not {epochs}"
+    )
+    return (
+        f"{run_dir} has trained {done}; nothing to train "
+        f"(pass --epochs N with N > {trained} to train more)"
+    )
+
+
+def _check_batch_size(batch_size: int, data: Any) -> None:
+    """A batch must fit in the training split."""
+    if batch_size > data.num_train:
+        raise ValueError(
+            f"--batch-size {batch_size} is larger than the {data.num_train} "
+            f"training examples of {data.name}"
+        )
+
+
+def _make_run_folder(run_dir: pathlib.Path) -> None:
+    """Create the run folder, so that a path the OS refuses fails before anything is printed."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(run_dir))
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def _naming_the_run_folder(run_dir: pathlib.Path) -> Iterator[None]:
+    """An OS error that names no file (a ``write`` to a full disk) names the run folder."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is None and error.errno is not None:
+            raise OSError(error.errno, error.strerror, str(run_dir)) from error
+        raise
+
+
+def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``fit``'s run options from the flags; newer engine keywords only when their flag is given."""
+    from jaxnet import train
+
+    options: dict[str, Any] = {"progress": not args.no_progress}
+    if args.checkpoint_every is not None:
+        every = args.checkpoint_every
+        options["checkpointing"] = train.Checkpointing(every=every)  # type: ignore[attr-defined,unused-ignore]
+    if args.tensorboard:
+        options["loggers"] = ["tensorboard"]
+    return options
 
 
 def _devices_line(mesh: Any) -> str:
@@ -150,30 +307,77 @@ def _devices_line(mesh: Any) -> str:
 
 
 def _report(history: list[dict[str, Any]], run_dir: Any, stopped: str) -> str:
+    """The last epoch's test metrics and the run folder."""
     last = history[-1] if history else {}
     shown = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("test_"))
     note = "" if stopped == "completed" else f" (stopped: {stopped})"
     return f"epoch {last.get('epoch', 0)}: {shown}{note}\nrun folder: {run_dir}"
 
 
-def _recipes() -> int:
+def _recipes(args: argparse.Namespace) -> int:
+    """``jaxnet recipes``: one line per recipe, or with ``--markdown`` the table of the docs."""
     from jaxnet import recipes
 
+    if args.markdown:
+        print(_recipe_table())
+        return OK
     width = max(map(len, recipes.names()))
     for name in recipes.names():
         print(f"{name:<{width}}  {recipes.get(name).description}")
-    return 0
+    return OK
+
+
+def _recipe_table() -> str:
+    """Every recipe's data, default net and default training, as a Markdown table."""
+    from jaxnet import data, recipes
+
+    rows = ["| recipe | data | default net | default training |", "|---|---|---|---|"]
+    for recipe in recipes.RECIPES.values():
+        d, dataset = recipe.defaults, data.load(recipe.dataset, seed=recipe.defaults["seed"])
+        training = (
+            f"{d['optimizer']} η = {d['lr']:g}, {d['epochs']} epochs, batch {d['batch_size']}"
+        )
+        net = _net_text(recipe.architecture, d, dataset)
+        rows.append(f"| `{recipe.name}` | {_data_text(dataset)} | {net} | {training} |")
+    return "\n".join(rows)
+
+
+def _data_text(dataset: Any) -> str:
+    """``digits: 1437 training examples, 10 classes`` (or ``regression``)."""
+    task = f"{dataset.num_classes} classes" if dataset.num_classes else dataset.task
+    return f"`{dataset.name}`: {dataset.num_train} training examples, {task}"
+
+
+def _net_text(architecture: str, d: Any, dataset: Any) -> str:
+    """A recipe's default net in one line: ``64 → 128 → 128 → 10, relu``."""
+    shape = "×".join(map(str, dataset.feature_shape))
+    out = dataset.num_classes or dataset.y_train.shape[-1]
+    width, depth = d["width"], d["depth"]
+    if architecture == "cnn":
+        image = "×".join(map(str, dataset.image_shape or (*dataset.feature_shape, 1)))
+        channels = ", ".join(str(width * 2**block) for block in range(depth))
+        blocks = f"{depth} block{'s' if depth > 1 else ''} of 3×3 conv ({channels} channels)"
+        return f"{image} → {blocks}, {d['activation']}, 2×2 max pool → {out}"
+    if architecture == "recurrent":
+        layers = [f"{d['cell']} {width}"] * depth
+        return f"{shape} → {' → '.join(layers)} → {out}"
+    if architecture == "transformer":
+        blocks = f"{depth} attention block{'s' if depth > 1 else ''}"
+        return f"{shape} tokens → {blocks}, width {width}, {d['heads']} heads → {out} per token"
+    return f"{' → '.join([shape, *[str(width)] * depth, str(out)])}, {d['activation']}"
 
 
 def _summary(args: argparse.Namespace) -> int:
+    """``jaxnet summary RECIPE``: the model table of the recipe's default net."""
     from jaxnet import recipes, summary
 
     job = recipes.build(recipes.make_config(args.recipe))
     summary(job.net, (job.config["batch_size"], *job.data.feature_shape))
-    return 0
+    return OK
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    """``jaxnet evaluate RUN_DIR``: rebuild the net, restore a checkpoint, test it."""
     import jax
 
     from jaxnet import recipes, train
@@ -187,28 +391,57 @@ def _evaluate(args: argparse.Namespace) -> int:
         f"{args.run_dir} ({args.which}, epoch {epoch}): "
         + ", ".join(f"test_{k} {v:.4f}" for k, v in results.items())
     )
-    return 0
+    return OK
+
+
+_COMMANDS = {
+    "train": _train,
+    "sweep": _sweep,
+    "recipes": _recipes,
+    "summary": _summary,
+    "evaluate": _evaluate,
+}
+
+
+def _os_error_line(error: OSError) -> str:
+    """``<path>: <cause>`` (``run/curves.png: File too large``), as the OS names them."""
+    cause = error.strerror or str(error)
+    if error.filename is None:
+        return cause
+    path = os.fsdecode(error.filename)
+    if error.filename2 is not None:
+        path += f" -> {os.fsdecode(error.filename2)}"
+    return f"{path}: {cause}"
+
+
+def _fail(line: str, status: int) -> int:
+    """Print one line on stderr; return the exit status."""
+    print(line, file=sys.stderr)
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``jaxnet`` command; returns the exit status."""
+    """Run the ``jaxnet`` command; returns the exit status (see the module docstring)."""
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from jaxnet.train import CheckpointError, NonFiniteError
+    from jaxnet.train import NonFiniteError
 
-    handlers = {"train": _train, "recipes": lambda a: _recipes(), "summary": _summary}
-    handlers |= {"evaluate": _evaluate, "sweep": _sweep}
     try:
-        return handlers[args.command](args)
+        return _COMMANDS[args.command](args)
     except NonFiniteError as error:
-        print(f"jaxnet: {error}", file=sys.stderr)
-        return RUN_ERROR
-    except (ValueError, TypeError, FileNotFoundError, CheckpointError) as error:
-        print(f"jaxnet: error: {error}", file=sys.stderr)
-        return USAGE_ERROR
+        return _fail(f"jaxnet: {error}", RUN_ERROR)
+    except (ValueError, TypeError) as error:  # CheckpointError is a ValueError
+        return _fail(f"jaxnet: error: {error}", USAGE_ERROR)
+    except ImportError as error:  # an optional extra that is not installed; the message names it
+        return _fail(f"jaxnet: error: {error}", USAGE_ERROR)
+    except OSError as error:
+        if (
+            isinstance(error, FileNotFoundError) and error.errno is None
+        ):  # "run folder ... does not exist"
+            return _fail(f"jaxnet: error: {error}", USAGE_ERROR)
+        return _fail(f"jaxnet: error: {_os_error_line(error)}", IO_ERROR)
     except KeyboardInterrupt:
-        print("jaxnet: interrupted", file=sys.stderr)
-        return INTERRUPTED
+        return _fail("jaxnet: interrupted", INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,28 @@
 """The ``jaxnet`` command, in-process (fast) and through a subprocess (the real console script)."""
 
+import errno
 import json
+import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import pytest
 
-from jaxnet import cli
+import jaxnet
+from jaxnet import cli, recipes, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout, whatever is installed
 
 
 def _run(*args, cwd):
     command = [sys.executable, "-m", "jaxnet.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=_ENV, timeout=300)
 
 
 def test_train_evaluate_and_resume_through_subprocess(tmp_path):
@@ -36,6 +46,7 @@ def test_train_evaluate_and_resume_through_subprocess(tmp_path):
     assert "test_accuracy" in evaluated.stdout
     resumed = _run("train", "--resume", "run", "--epochs", "3", "--no-progress", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines()[0] == "resuming run from epoch 2"
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
 
 
@@ -85,13 +96,6 @@ def test_bad_input_exits_2_with_one_line(args, message, capsys, tmp_path, monkey
     assert len(err) == 1 and err[0].startswith(message), err
 
 
-def test_resume_refuses_changed_hyperparameters(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert cli.main(["train", "xor", "--epochs", "1", "--out", "run", "--no-progress"]) == 0
-    assert cli.main(["train", "--resume", "run", "--lr", "0.5"]) == 2
-    assert "--resume keeps the run's config; cannot change --lr" in capsys.readouterr().err
-
-
 def test_nonfinite_run_exits_1(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = [
@@ -132,3 +136,231 @@ def test_recipes_and_summary(capsys):
         "total",
         f"{64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10:,}",
     ]
+
+
+def _main(args, capsys):
+    """``cli.main(args)`` in-process: (exit status, stdout, stderr lines)."""
+    status = cli.main(args)
+    out, err = capsys.readouterr()
+    return status, out, err.splitlines()
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["--version"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out == f"jaxnet {jaxnet.__version__}\n"
+
+
+def test_help_lists_the_commands_without_importing_jax():
+    done = _run("--help", cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    for command in ("train", "sweep", "recipes", "summary", "evaluate"):
+        assert f"    {command} " in done.stdout
+    heavy = "{'jax', 'jaxlib', 'orbax', 'optax', 'matplotlib'}"
+    code = f"import jaxnet.cli, sys; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy}))"
+    imported = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert imported.stdout.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A run folder of ``xor`` trained for 2 epochs (tests only read it)."""
+    run = tmp_path_factory.mktemp("trained") / "run"
+    assert cli.main(["train", "xor", "--epochs", "2", "--out", str(run), "--no-progress"]) == 0
+    return run
+
+
+def test_resume_with_nothing_left_to_train_says_so_and_exits_0(trained, capsys):
+    metrics = (trained / "metrics.jsonl").read_text()
+    status, out, err = _main(["train", "xor", "--resume", str(trained)], capsys)  # its own recipe
+    assert (status, err) == (0, [])
+    assert out == (
+        f"{trained} has trained 2 of 2 epochs; nothing to train "
+        "(pass --epochs N with N > 2 to train more)\n"
+    )
+    status, out, _ = _main(["train", "--resume", str(trained), "--epochs", "1"], capsys)
+    assert status == 0
+    assert out == (
+        f"{trained} has trained 2 epochs, not 1; nothing to train "
+        "(pass --epochs N with N > 2 to train more)\n"
+    )
+    assert (trained / "metrics.jsonl").read_text() == metrics
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["iris"], "cannot change the recipe from 'xor' to 'iris'"),
+        (["--lr", "0.5"], "cannot change --lr"),
+        (["--batch-size", "8"], "cannot change --batch-size"),
+        (["--out", "elsewhere"], "cannot change --out"),
+    ],
+)
+def test_resume_refuses_changed_config(trained, flags, message, capsys):
+    status, out, err = _main(["train", *flags, "--resume", str(trained)], capsys)
+    assert (status, out) == (2, "")
+    assert err == [f"jaxnet: error: --resume keeps the run's config; {message}"]
+
+
+def test_resume_needs_a_checkpoint_and_a_recipe(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.json").write_text('{"recipe": "xor", "epochs": 2}')
+    status, out, err = _main(["train", "--resume", "empty"], capsys)
+    assert (status, out, err) == (2, "", ["jaxnet: error: run folder 'empty' has no checkpoint"])
+    (tmp_path / "hand").mkdir()
+    (tmp_path / "hand" / "config.json").write_text('{"epochs": 2}')
+    status, out, err = _main(["train", "--resume", "hand"], capsys)
+    assert (status, out) == (2, "")
+    assert err == [
+        "jaxnet: error: 'hand' was written by fit() with a hand-built net, not a recipe; "
+        "continue it from Python with fit(..., resume=True)"
+    ]
+
+
+@pytest.mark.parametrize("holds", ["config.json", "checkpoints/3/manifest.json"])
+def test_out_that_holds_a_run_is_refused_first(holds, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run" / holds).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "run" / holds).write_text("{}")
+    before = sorted(tmp_path.rglob("*"))
+    status, out, err = _main(["train", "xor", "--out", "run"], capsys)
+    assert (status, out) == (2, "")
+    assert err == [
+        "jaxnet: error: --out run already holds a run; "
+        "continue it with --resume run or choose another --out"
+    ]
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def _device_count_line():
+    devices = jax.devices()
+    plural = "s" if len(devices) > 1 else ""
+    return f"{len(devices)} device{plural} available ({devices[0].platform})"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--batch-size", "5000"],
+            "--batch-size 5000 is larger than the 1437 training examples of digits",
+        ),
+        (["--devices", "0"], "--devices must be an int >= 1, got 0"),
+        (["--devices", "10000"], f"--devices 10000 is more than the {_device_count_line()}"),
+        (["--checkpoint-every", "0"], "--checkpoint-every must be an int >= 1, got 0"),
+    ],
+)
+def test_checked_flags_fail_before_anything_is_printed_or_written(
+    flags, message, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = _main(["train", *flags], capsys)
+    assert (status, out, err) == (2, "", [f"jaxnet: error: {message}"])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("out", "line"),
+    [
+        ("somefile/run", "jaxnet: error: somefile/run: Not a directory"),
+        ("somefile", "jaxnet: error: somefile: Not a directory"),
+    ],
+)
+def test_out_the_os_refuses_is_one_line_and_exit_74(out, line, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "somefile").write_text("not a folder\n")
+    status, stdout, err = _main(["train", "xor", "--out", out, "--no-progress"], capsys)
+    assert (status, stdout, err) == (cli.IO_ERROR, "", [line])
+    assert [p.name for p in tmp_path.iterdir()] == ["somefile"]
+    assert (tmp_path / "somefile").read_text() == "not a folder\n"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "line"),
+    [
+        (
+            ImportError("the tensorboard logger needs the tensorboard extra"),
+            2,
+            "jaxnet: error: the tensorboard logger needs the tensorboard extra",
+        ),
+        (
+            FileNotFoundError(errno.ENOENT, "No such file or directory", "data/x.npz"),
+            74,
+            "jaxnet: error: data/x.npz: No such file or directory",
+        ),
+        (
+            PermissionError(errno.EACCES, "Permission denied", "a", None, "b"),
+            74,
+            "jaxnet: error: a -> b: Permission denied",
+        ),
+        (OSError(errno.EFBIG, "File too large"), 74, "jaxnet: error: File too large"),
+    ],
+)
+def test_import_and_os_errors_are_one_line(error, status, line, capsys, monkeypatch):
+    def fail(config):
+        raise error
+
+    monkeypatch.setattr(recipes, "build", fail)
+    assert _main(["summary", "xor"], capsys) == (status, "", [line])
+
+
+_LIMITED = """
+import resource, runpy, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write (EFBIG), not a killed process
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]),) * 2)
+sys.argv = ["jaxnet", *sys.argv[2:]]
+runpy.run_module("jaxnet.cli", run_name="__main__")
+"""
+
+
+def _run_with_file_size_limit(limit, *args, cwd):
+    """The CLI in a child whose files cannot grow past ``limit`` bytes: writes fail with EFBIG,
+    as on a full disk (as root, permissions would not stop a write). The child sets the limit
+    itself: ``preexec_fn`` would fork this process, whose JAX threads make fork unsafe."""
+    command = [sys.executable, "-c", _LIMITED, str(limit), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=_ENV, timeout=300)
+
+
+def _assert_one_line_exit_74_and_complete_checkpoints(done, run):
+    assert done.returncode == cli.IO_ERROR, done.stderr
+    [line] = done.stderr.splitlines()
+    assert re.fullmatch(r"jaxnet: error: run(/\S+)?: File too large", line), line
+    checkpoints = train.RunFolder(run).checkpointer()
+    folders = sorted(p.name for p in checkpoints.directory.iterdir())
+    assert folders == [str(step) for step in checkpoints.steps()]
+    for step in checkpoints.steps():
+        train.load(run, step=step)  # verifies the manifest and every file
+
+
+def test_full_disk_at_the_plot_is_one_line_and_exit_74(tmp_path):
+    # 16 KiB: config.json, metrics.jsonl and the checkpoints fit; the ~40 KB curves.png does not
+    args = ("train", "xor", "--epochs", "2", "--out", "run", "--no-progress")
+    done = _run_with_file_size_limit(16384, *args, cwd=tmp_path)
+    _assert_one_line_exit_74_and_complete_checkpoints(done, tmp_path / "run")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the engine lets orbax's error through: a ValueError from tensorstore "
+    "('OUT_OF_RANGE: Error writing local file ...: File too large') and orbax's threads log "
+    "tracebacks; remove this mark once the engine raises OSError and keeps them quiet",
+)
+def test_full_disk_in_a_checkpoint_is_one_line_and_exit_74(tmp_path):
+    # 1000 bytes: config.json and metrics.jsonl fit; orbax's _sharding file (~1.2 KB) does not
+    args = ("train", "xor", "--epochs", "2", "--out", "run", "--no-progress")
+    done = _run_with_file_size_limit(1000, *args, cwd=tmp_path)
+    _assert_one_line_exit_74_and_complete_checkpoints(done, tmp_path / "run")
+
+
+def test_recipe_table_of_the_docs_is_jaxnet_recipes_markdown(capsys):
+    assert cli.main(["recipes", "--markdown"]) == 0
+    table = capsys.readouterr().out
+    doc = (ROOT / "docs" / "cli.md").read_text()
+    assert table in doc, "docs/cli.md: paste the output of `jaxnet recipes --markdown`"
+    named = re.findall(r"^\| `([a-z][\w-]*)` \|", doc, flags=re.MULTILINE)
+    assert sorted(named) == sorted(jaxnet.recipes.names())
+    assert "jaxnet recipes --markdown" in doc
