@@ -20,9 +20,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import logging
 import os
 import pathlib
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
@@ -291,7 +293,7 @@ def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {"progress": not args.no_progress}
     if args.checkpoint_every is not None:
         every = args.checkpoint_every
-        options["checkpointing"] = train.Checkpointing(every=every)  # type: ignore[attr-defined,unused-ignore]
+        options["checkpointing"] = train.Checkpointing(every=every)
     if args.tensorboard:
         options["loggers"] = ["tensorboard"]
     return options
@@ -424,6 +426,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``jaxnet`` command; returns the exit status (see the module docstring)."""
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with warnings.catch_warnings(), _quiet_absl():
+        warnings.showwarning = _warning_line
+        return _run(args)
+
+
+def _warning_line(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    """A warning (a damaged checkpoint passed over on resume) as one line on stderr."""
+    print(f"jaxnet: warning: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _quiet_absl() -> Iterator[None]:
+    """Orbax logs the errors of its writer threads with tracebacks (absl); the one line that
+    :func:`main` prints says what failed, so they are kept off stderr meanwhile."""
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        absl.setLevel(level)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command of ``args``, its errors as one line each with their exit status."""
     from jaxnet.train import NonFiniteError
 
     try:

@@ -269,7 +269,9 @@ def test_incomplete_folders_are_not_checkpoints(tmp_path):
     (tmp_path / "run" / "5").mkdir()  # a step folder without manifest
     (tmp_path / "run" / ".tmp-6-abc").mkdir()  # a save killed midway
     assert ckpt.steps() == [1]
-    with pytest.raises(CheckpointError, match=r"5 has no manifest.json: it is damaged or was not written by jaxnet"):
+    with pytest.raises(
+        CheckpointError, match=r"5 has no manifest.json: it is damaged or was not written by jaxnet"
+    ):
         ckpt.restore({"w": jnp.zeros(2)}, step=5)
 
 

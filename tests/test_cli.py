@@ -328,7 +328,7 @@ def _run_with_file_size_limit(limit, *args, cwd):
 def _assert_one_line_exit_74_and_complete_checkpoints(done, run):
     assert done.returncode == cli.IO_ERROR, done.stderr
     [line] = done.stderr.splitlines()
-    assert re.fullmatch(r"jaxnet: error: run(/\S+)?: File too large", line), line
+    assert re.fullmatch(r"jaxnet: error: (\S+/)?run(/\S+)?: File too large", line), line
     checkpoints = train.RunFolder(run).checkpointer()
     folders = sorted(p.name for p in checkpoints.directory.iterdir())
     assert folders == [str(step) for step in checkpoints.steps()]
@@ -343,12 +343,6 @@ def test_full_disk_at_the_plot_is_one_line_and_exit_74(tmp_path):
     _assert_one_line_exit_74_and_complete_checkpoints(done, tmp_path / "run")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine lets orbax's error through: a ValueError from tensorstore "
-    "('OUT_OF_RANGE: Error writing local file ...: File too large') and orbax's threads log "
-    "tracebacks; remove this mark once the engine raises OSError and keeps them quiet",
-)
 def test_full_disk_in_a_checkpoint_is_one_line_and_exit_74(tmp_path):
     # 1000 bytes: config.json and metrics.jsonl fit; orbax's _sharding file (~1.2 KB) does not
     args = ("train", "xor", "--epochs", "2", "--out", "run", "--no-progress")

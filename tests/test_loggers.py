@@ -15,7 +15,6 @@ import json
 import math
 import os
 import pathlib
-import resource
 import signal
 import socket
 import subprocess
@@ -32,12 +31,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from jaxnet import atomic
 from jaxnet.train import (
     CsvLogger,
     JsonLinesLogger,
     Logger,
     TensorBoardLogger,
-    atomic,
     make_logger,
 )
 from jaxnet.train.loggers import BUILTIN_LOGGERS, TENSORBOARD_MISSING, tensorboard_tag
@@ -224,6 +223,10 @@ from jaxnet.train import CsvLogger, JsonLinesLogger
 mode, folder, width = sys.argv[1], sys.argv[2], int(sys.argv[3])
 loggers = {"jsonl": JsonLinesLogger(folder + "/metrics.jsonl"), "csv": CsvLogger(folder + "/metrics.csv")}
 if mode == "full-disk":  # each kind logs until a write fails
+    import resource, signal
+    limit = int(sys.argv[4])
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so a write past the limit fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     for kind, logger in loggers.items():
         for step in itertools.count(1):
             try:
@@ -284,15 +287,11 @@ def _read(kind: str, path: pathlib.Path) -> list[dict[str, Any]]:
 FILE_LIMIT = 64 * 1024  # bytes: about 50 JSON rows of width 40, 90 CSV rows
 
 
-def _limit_file_size() -> None:  # runs in the child between fork and exec
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so a write past the limit fails with EFBIG
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
-
-
 def test_a_full_disk_leaves_the_last_complete_file(tmp_path: pathlib.Path) -> None:
     result = subprocess.run(
-        _child_command("full-disk", tmp_path, 40),
-        preexec_fn=_limit_file_size,
+        # the child limits its own file size (RLIMIT_FSIZE): a preexec_fn would fork this
+        # process, whose JAX threads make fork unsafe
+        _child_command("full-disk", tmp_path, 40, str(FILE_LIMIT)),
         env=_child_env(),
         capture_output=True,
         text=True,

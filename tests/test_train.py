@@ -104,7 +104,7 @@ def test_resume_is_bit_for_bit(tmp_path):
 
 
 def test_run_folder_files(tmp_path):
-    result = _fit(run_dir=tmp_path / "run", keep_checkpoints=2)
+    result = _fit(run_dir=tmp_path / "run", checkpointing=jn.train.Checkpointing(every=1, keep=2))
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert files == ["checkpoints", "config.json", "curves.png", "metrics.jsonl"]
     assert (tmp_path / "run" / "curves.png").read_bytes()[:4] == b"\x89PNG"
@@ -251,7 +251,7 @@ def test_run_folder_is_never_overwritten_and_resume_needs_a_checkpoint(tmp_path)
     _fit(epochs=1, run_dir=tmp_path / "run")
     with pytest.raises(ValueError, match="already holds checkpoints; pass resume=True"):
         _fit(epochs=1, run_dir=tmp_path / "run")
-    with pytest.raises(FileNotFoundError, match=r"cannot resume: run folder .* has no checkpoint"):
+    with pytest.raises(FileNotFoundError, match=r"cannot resume: .* holds no run \(no checkpoint"):
         _fit(epochs=1, run_dir=tmp_path / "empty", resume=True)
 
 

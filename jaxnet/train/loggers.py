@@ -35,9 +35,10 @@ import json
 import numbers
 import os
 import pathlib
+import threading
 import time
 import types
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, Self, runtime_checkable
 
 from jaxnet import atomic
@@ -129,7 +130,50 @@ def _remove_own_leftovers(path: pathlib.Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-class JsonLinesLogger(_Closable):
+class _FileLogger(_Closable):
+    """A logger whose rows live in memory and whose file is rewritten whole, atomically:
+    at every ``log`` (``autoflush``), or at `flush` and ``close`` (``fit``'s writer thread
+    flushes while training goes on; the lock keeps ``log`` and ``flush`` apart)."""
+
+    def __init__(self, path: str | os.PathLike[str], autoflush: bool) -> None:
+        self.path = pathlib.Path(path)
+        self.autoflush = autoflush
+        self._lock = threading.Lock()
+        self._dirty = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_own_leftovers(self.path)
+
+    def _text(self) -> str:
+        raise NotImplementedError  # the subclass's whole file
+
+    def _store(self, text: str, commit: Callable[[], None]) -> None:
+        """With autoflush, write ``text`` and then ``commit`` the new rows (a failed write
+        changes nothing); else commit them now and leave the write to `flush`."""
+        if self.autoflush:
+            atomic.write_text(self.path, text)
+        commit()
+        self._dirty = not self.autoflush
+
+    def flush(self) -> None:
+        """Write the rows logged since the last write, atomically (nothing if none)."""
+        with self._lock:
+            if not self._dirty:
+                return
+            text, self._dirty = self._text(), False
+        try:
+            atomic.write_text(self.path, text)
+        except BaseException:
+            self._dirty = True
+            raise
+
+    def close(self) -> None:
+        """Write what `flush` has not yet written, then finish; calling it again does nothing."""
+        if not self._closed:
+            self.flush()
+        super().close()
+
+
+class JsonLinesLogger(_FileLogger):
     """One JSON object per line, in the row's key order: the run folder's ``metrics.jsonl``.
 
     Each line is ``json.dumps(row)`` of the row (with ``"step"`` set if the row lacks it).
@@ -138,6 +182,8 @@ class JsonLinesLogger(_Closable):
     Args:
       path: the file to write; its folder is created.
       rows: rows already kept (a resumed run's history), written at once.
+      autoflush: rewrite the file on every ``log`` (True); or only on `flush` and ``close``,
+        which ``fit`` calls from its writer thread, so that several rows cost one rewrite.
 
     Raises:
       ValueError: from ``log``, after ``close`` or when the row's ``"step"`` is not ``step``.
@@ -152,22 +198,28 @@ class JsonLinesLogger(_Closable):
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, rows: Iterable[Mapping[str, Any]] = ()
+        self,
+        path: str | os.PathLike[str],
+        *,
+        rows: Iterable[Mapping[str, Any]] = (),
+        autoflush: bool = True,
     ) -> None:
-        self.path = pathlib.Path(path)
+        super().__init__(path, autoflush)
         self._lines = [json.dumps(dict(row), default=_json_default) + "\n" for row in rows]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_own_leftovers(self.path)
-        atomic.write_text(self.path, "".join(self._lines))
+        atomic.write_text(self.path, self._text())
 
     def __repr__(self) -> str:
         return f"JsonLinesLogger({str(self.path)!r})"
 
+    def _text(self, lines: Sequence[str] | None = None) -> str:
+        return "".join(self._lines if lines is None else lines)
+
     def log(self, step: int, scalars: Mapping[str, float]) -> None:
         """Append the row and rewrite the file atomically; a failed write changes nothing."""
         line = json.dumps(self._row(step, scalars), default=_json_default) + "\n"
-        atomic.write_text(self.path, "".join(self._lines) + line)
-        self._lines.append(line)
+        with self._lock:
+            lines = [*self._lines, line]
+            self._store(self._text(lines), lambda: setattr(self, "_lines", lines))
 
 
 def _csv_cell(value: Any) -> Any:
@@ -196,7 +248,7 @@ def _csv_lines(fields: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> list
     return lines
 
 
-class CsvLogger(_Closable):
+class CsvLogger(_FileLogger):
     """A CSV table, one row per ``log``, the header the union of the rows' keys.
 
     The header lists every key in the order first seen; a row that brings a new key rewrites
@@ -207,6 +259,7 @@ class CsvLogger(_Closable):
     Args:
       path: the file to write; its folder is created.
       rows: rows already kept (a resumed run's history), written at once.
+      autoflush: rewrite the file on every ``log`` (True), or only on `flush` and ``close``.
 
     Raises:
       ValueError: from ``log``, after ``close`` or when the row's ``"step"`` is not ``step``.
@@ -224,22 +277,25 @@ class CsvLogger(_Closable):
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, rows: Iterable[Mapping[str, Any]] = ()
+        self,
+        path: str | os.PathLike[str],
+        *,
+        rows: Iterable[Mapping[str, Any]] = (),
+        autoflush: bool = True,
     ) -> None:
-        self.path = pathlib.Path(path)
+        super().__init__(path, autoflush)
         self._rows = [dict(row) for row in rows]
         self._fields = _widen([], self._rows)
         self._lines = _csv_lines(self._fields, self._rows)  # the rows, under self._fields
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_own_leftovers(self.path)
-        atomic.write_text(self.path, self._text(self._fields, self._lines))
+        atomic.write_text(self.path, self._text())
 
     def __repr__(self) -> str:
         return f"CsvLogger({str(self.path)!r})"
 
-    @staticmethod
-    def _text(fields: Sequence[str], lines: Sequence[str]) -> str:
+    def _text(self, fields: Sequence[str] | None = None, lines: Sequence[str] | None = None) -> str:
         """The header and ``lines``; an empty file while no row has a key."""
+        fields = self._fields if fields is None else fields
+        lines = self._lines if lines is None else lines
         if not fields:
             return ""
         return "".join([*_csv_lines(fields, [dict(zip(fields, fields, strict=True))]), *lines])
@@ -247,12 +303,16 @@ class CsvLogger(_Closable):
     def log(self, step: int, scalars: Mapping[str, float]) -> None:
         """Append the row and rewrite the file atomically; a failed write changes nothing."""
         row = self._row(step, scalars)
-        fields = _widen(self._fields, [row])
-        lines = self._lines if fields == self._fields else _csv_lines(fields, self._rows)
-        lines = [*lines, *_csv_lines(fields, [row])]
-        atomic.write_text(self.path, self._text(fields, lines))
-        self._rows.append(row)
-        self._fields, self._lines = fields, lines
+        with self._lock:
+            fields = _widen(self._fields, [row])
+            lines = self._lines if fields == self._fields else _csv_lines(fields, self._rows)
+            lines = [*lines, *_csv_lines(fields, [row])]
+
+            def commit() -> None:
+                self._rows.append(row)
+                self._fields, self._lines = fields, lines
+
+            self._store(self._text(fields, lines), commit)
 
 
 def _widen(fields: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -360,7 +420,11 @@ class TensorBoardLogger(_Closable):
 
 
 def make_logger(
-    spec: str | Logger, run_dir: pathlib.Path | None, history: Sequence[Mapping[str, Any]]
+    spec: str | Logger,
+    run_dir: pathlib.Path | None,
+    history: Sequence[Mapping[str, Any]],
+    *,
+    autoflush: bool = True,
 ) -> Logger:
     """The logger ``fit`` uses for ``spec``: a name in :data:`BUILTIN_LOGGERS`, or a logger.
 
@@ -368,7 +432,8 @@ def make_logger(
     resuming, ``[]`` for a fresh run): the file loggers write those rows at once, and
     ``"tensorboard"`` purges every earlier event from the step after the last kept row (from
     step 0 for a fresh run, so events of a run killed before its first checkpoint are
-    discarded). An object is returned as it is.
+    discarded). An object is returned as it is. ``autoflush=False`` makes the file loggers
+    write at their ``flush()`` instead of at every ``log`` (``fit`` flushes in its writer).
 
     Raises:
       ValueError: for an unknown name, or a name without ``run_dir``.
@@ -394,7 +459,8 @@ def make_logger(
     target = pathlib.Path(run_dir) / BUILTIN_LOGGERS[spec]
     if spec == "tensorboard":
         return TensorBoardLogger(target, purge_step=int(history[-1]["step"]) + 1 if history else 0)
-    return (JsonLinesLogger if spec == "jsonl" else CsvLogger)(target, rows=history)
+    kind = JsonLinesLogger if spec == "jsonl" else CsvLogger
+    return kind(target, rows=history, autoflush=autoflush)
 
 
 def _check_logger(spec: object) -> None:

@@ -112,7 +112,7 @@ class Recorder:
     def start(self, fresh: TrainState) -> tuple[TrainState, list[dict[str, Any]]]:
         """The state and history to start from: fresh, or the newest verified checkpoint when
         resuming; writes config.json and opens the loggers."""
-        state, history = fresh, []
+        state, history = fresh, list[dict[str, Any]]()
         if self.folder is not None:
             state, history = self._resume(fresh) if self.resume else self._fresh_folder(fresh)
         self._history = list(history)
@@ -166,7 +166,7 @@ class Recorder:
         path = None if self.folder is None else self.folder.path
         if isinstance(spec, str) and not self.writes:
             return _Discard()
-        return make_logger(spec, path, history)
+        return make_logger(spec, path, history, autoflush=False)
 
     # ------------------------------------------------------------------------- epochs
 
