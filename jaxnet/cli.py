@@ -239,13 +239,11 @@ def _resume_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _trained_epochs(run_dir: pathlib.Path) -> int:
-    """The epoch of the run's latest checkpoint (checkpoints are named by epoch)."""
+    """The epoch of the run's latest checkpoint (checkpoints are named by epoch); 0 for a run
+    killed before its first checkpoint, which a resume starts over."""
     from jaxnet import train
 
-    latest = train.RunFolder(run_dir).checkpointer().latest_step()
-    if latest is None:
-        raise FileNotFoundError(f"run folder {str(run_dir)!r} has no checkpoint")
-    return latest
+    return train.RunFolder(run_dir).checkpointer().latest_step() or 0
 
 
 def _nothing_to_train(run_dir: pathlib.Path, trained: int, epochs: int) -> str:
@@ -287,16 +285,14 @@ def _naming_the_run_folder(run_dir: pathlib.Path) -> Iterator[None]:
 
 
 def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``fit``'s run options from the flags; newer engine keywords only when their flag is given."""
+    """``fit``'s run options from the flags: progress, checkpoint cadence, TensorBoard."""
     from jaxnet import train
 
-    options: dict[str, Any] = {"progress": not args.no_progress}
-    if args.checkpoint_every is not None:
-        every = args.checkpoint_every
-        options["checkpointing"] = train.Checkpointing(every=every)
-    if args.tensorboard:
-        options["loggers"] = ["tensorboard"]
-    return options
+    return {
+        "progress": not args.no_progress,
+        "checkpointing": train.Checkpointing(every=args.checkpoint_every),
+        "loggers": ["tensorboard"] if args.tensorboard else [],
+    }
 
 
 def _devices_line(mesh: Any) -> str:

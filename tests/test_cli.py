@@ -205,12 +205,17 @@ def test_resume_refuses_changed_config(trained, flags, message, capsys):
     assert err == [f"jaxnet: error: --resume keeps the run's config; {message}"]
 
 
-def test_resume_needs_a_checkpoint_and_a_recipe(tmp_path, capsys, monkeypatch):
+def test_resume_before_the_first_checkpoint_starts_over_and_needs_a_recipe(
+    tmp_path, capsys, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "empty").mkdir()
-    (tmp_path / "empty" / "config.json").write_text('{"recipe": "xor", "epochs": 2}')
-    status, out, err = _main(["train", "--resume", "empty"], capsys)
-    assert (status, out, err) == (2, "", ["jaxnet: error: run folder 'empty' has no checkpoint"])
+    (tmp_path / "empty").mkdir()  # a run killed before its first checkpoint
+    config = jaxnet.recipes.make_config("xor", epochs=2)
+    (tmp_path / "empty" / "config.json").write_text(json.dumps(config))
+    status, out, err = _main(["train", "--resume", "empty", "--no-progress"], capsys)
+    assert (status, err) == (0, [])
+    assert "resuming empty from epoch 0" in out
+    assert len((tmp_path / "empty" / "metrics.jsonl").read_text().splitlines()) == 2
     (tmp_path / "hand").mkdir()
     (tmp_path / "hand" / "config.json").write_text('{"epochs": 2}')
     status, out, err = _main(["train", "--resume", "hand"], capsys)

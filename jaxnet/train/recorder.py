@@ -119,7 +119,17 @@ class Recorder:
         self.loggers = [self._open_logger(spec, history) for spec in self._logger_specs]
         if self.folder is not None and self.writes:
             self.loggers.insert(0, self._open_logger("jsonl", history))
+        if self.checkpoints is not None and self.writer.asynchronous:
+            self.writer.submit("warm-up", self._warm_up)
         return state, history
+
+    def _warm_up(self) -> None:
+        """Import matplotlib and make the orbax writer while the first epoch compiles: both
+        take about a second the first time, which the first checkpoint and plot would wait."""
+        assert self.checkpoints is not None
+        self.checkpoints._orbax()
+        if self.writes:
+            import jaxnet.plot  # noqa: F401
 
     def _clean(self) -> None:
         if self.folder is not None and self.writes:
