@@ -21,12 +21,14 @@ Conventions, written once:
 
 from __future__ import annotations
 
+import functools
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 Shape = tuple[int | None, ...]
@@ -222,6 +224,111 @@ def _reraise_with_path(error: ShapeError, root: str, child: str) -> ShapeError:
     return ShapeError(error.message, root=root, path=(child, *error.path))
 
 
+def check_input(x: Any, *, layer: str) -> None:
+    """Refuse an ``x`` that is not an array (a tuple such as ``(x, mask)`` passes on).
+
+    jaxnet follows ``jax.numpy``, whose functions refuse Python lists (``jnp.tanh([1.0])`` is a
+    TypeError): converting one silently would copy it to the device on every call, and a list
+    of two rows would read as an ``(x, mask)`` pair.
+
+    Raises:
+      TypeError: ``serial: x must be an array (jax or NumPy), got list; ...``.
+    """
+    if not isinstance(x, jax.Array | np.ndarray | np.generic | tuple):
+        raise TypeError(
+            f"{layer}: x must be an array (jax or NumPy), got {type(x).__name__}; "
+            "convert it with jnp.asarray(x)"
+        )
+
+
+def _entries(tree: Any) -> dict[str, tuple[int, ...]]:
+    """Every leaf of a params or state tree as ``{"query/w": shape}``."""
+    return {
+        "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path): tuple(np.shape(leaf))
+        for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+    }
+
+
+def _listed(names: Collection[str], one: str, many: str) -> str:
+    """``one 'w'`` or ``many 'b', 'w'``: a sorted list of entries, quoted."""
+    return f"{one if len(names) == 1 else many} {', '.join(map(repr, sorted(names)))}"
+
+
+_FOREIGN = "; were they made by this net's init?"
+
+
+def _mismatch(kind: str, given: Any, expected: Any, input_shape: Shape) -> str | None:
+    """How ``given`` params (or state) differ from what init makes, or None if they agree."""
+    have, want = _entries(given), _entries(expected)
+    missing = set(want) - set(have)
+    if missing:
+        return f"{kind} lack {_listed(missing, 'the entry', 'the entries')}"
+    unexpected = set(have) - set(want)
+    if unexpected:
+        return f"{kind} hold {_listed(unexpected, 'an unexpected entry', 'unexpected entries')}"
+    for path, shape in want.items():
+        if have[path] != shape:
+            noun = "param" if kind == "params" else kind
+            return (
+                f"expected {noun} {path} of shape {format_shape(shape)} for input "
+                f"{format_shape(input_shape)}, got {format_shape(have[path])}"
+            )
+    return None
+
+
+@functools.lru_cache(maxsize=1024)  # a memo of a pure function: eager applies repeat it
+def _abstract_init(layer: Layer, input_shape: Shape) -> tuple[Params, State]:
+    return jax.eval_shape(lambda: layer.init(jax.random.key(0), input_shape)[1:])
+
+
+def _made_by_init(layer: Layer, input_shape: Shape) -> tuple[Params, State] | None:
+    """The params and state (as shapes) ``layer.init`` makes for ``input_shape``, computed
+    abstractly (``jax.eval_shape``: nothing is allocated); None if init refuses the shape, so
+    that ``apply`` reports the input in its own words."""
+    try:
+        return _abstract_init(layer, input_shape)
+    except Exception:  # any refusal (or an unhashable layer): not this check's to report
+        return None
+
+
+def _leaf_mismatch(layer: Layer, params: Params, state: State, x: Any) -> str | None:
+    """How a leaf layer's params or state differ from what its init makes for ``x``'s shape:
+    a missing or unexpected entry, or a shape (``expected param w of shape (4, 3) for input
+    (2, 4), got (4, 5)``); None if they agree or ``layer`` is a combinator (which checks its
+    own children, so every leaf of every family is checked once, where it is applied).
+
+    Runs at trace time (``jax.eval_shape`` of init), so it costs nothing inside ``jit``.
+    """
+    inputs = x[0] if isinstance(x, tuple) and x else x  # (x, mask): init takes x's shape
+    if layer.sublayers is not None or not hasattr(inputs, "shape"):
+        return None
+    input_shape = tuple(inputs.shape)
+    expected = _made_by_init(layer, input_shape)
+    if expected is None:
+        return None
+    for kind, given, made in (("params", params, expected[0]), ("state", state, expected[1])):
+        problem = _mismatch(kind, given, made, input_shape)
+        if problem is not None:
+            return problem + _FOREIGN
+    return None
+
+
+def _check_unexpected_children(
+    names: Sequence[str], root: str, params: Params, state: State
+) -> None:
+    """A combinator's params and state hold entries only for its own children.
+
+    Raises:
+      ShapeError: ``serial: params hold an unexpected entry 'dense_2'; were they made by this
+        net's init?``.
+    """
+    for kind, tree in (("params", params), ("state", state)):
+        unexpected = set(tree) - set(names) if isinstance(tree, dict) else set()
+        if unexpected:
+            entries = _listed(unexpected, "an unexpected entry", "unexpected entries")
+            raise ShapeError(f"{kind} hold {entries}{_FOREIGN}", root=root)
+
+
 def _init_child(
     layer: Layer, name: str, root: str, key: Array, shape: Shape
 ) -> tuple[Shape, Params, State]:
@@ -241,8 +348,18 @@ def _apply_child(
     key: Array | None,
     train: bool,
     outputs: dict[str, Array] | None,
+    *,
+    input_from_sibling: bool = False,
 ) -> tuple[Array, State]:
-    """Apply the child called ``name``; record its output (and its sublayers') into ``outputs``."""
+    """Apply the child called ``name``; record its output (and its sublayers') into ``outputs``.
+
+    Params or state that this child's init would not make (another net's: a missing or
+    unexpected entry, another shape) become a :class:`ShapeError` naming the child and the
+    entry, whether applying them failed (a raw reshape or ``dot_general`` error, a KeyError) or
+    quietly succeeded. The layer's own input check speaks first (a wrong input stays
+    ``expected input (..., 8), got (1, 7)``), unless ``input_from_sibling``: an input made by
+    the checked layers before it in a ``serial`` is right, so its params are to blame.
+    """
     args = (params.get(name, {}), state.get(name, {}), x)
     child_key = _child_key(key, name)
     try:
@@ -253,13 +370,20 @@ def _apply_child(
                 y, new_state, inner = layer.capture(*args, key=child_key, train=train)
                 outputs.update({f"{name}/{path}": value for path, value in inner.items()})
     except ShapeError as error:
+        problem = _leaf_mismatch(layer, *args) if input_from_sibling else None
+        if problem is not None:
+            raise ShapeError(problem, root=root, path=(name,)) from None
         raise _reraise_with_path(error, root, name) from None
-    except KeyError as error:  # params from another net: name the layer, not just the key
-        raise ShapeError(
-            f"params or state lack the entry {error.args[0]!r}; were they made by this net's init?",
-            root=root,
-            path=(name,),
-        ) from None
+    except Exception as error:  # re-raised below unless the params explain it
+        problem = _leaf_mismatch(layer, *args)
+        if problem is None and isinstance(error, KeyError):
+            problem = f"params or state lack the entry {error.args[0]!r}{_FOREIGN}"
+        if problem is None:
+            raise
+        raise ShapeError(problem, root=root, path=(name,)) from None
+    problem = _leaf_mismatch(layer, *args)
+    if problem is not None:
+        raise ShapeError(problem, root=root, path=(name,))
     if outputs is not None:
         outputs[name] = y
     return y, new_state
@@ -312,9 +436,22 @@ def serial(*layers: Layer) -> Layer:
         train: bool,
         outputs: dict[str, Array] | None,
     ) -> tuple[Array, State]:
+        check_input(x, layer="serial")
+        _check_unexpected_children(names, "serial", params, state)
         new_state: State = {}
-        for name, layer in zip(names, layers, strict=True):
-            x, s = _apply_child(layer, name, "serial", params, state, x, key, train, outputs)
+        for i, (name, layer) in enumerate(zip(names, layers, strict=True)):
+            x, s = _apply_child(
+                layer,
+                name,
+                "serial",
+                params,
+                state,
+                x,
+                key,
+                train,
+                outputs,
+                input_from_sibling=i > 0,
+            )
             _put(new_state, name, s)
         return x, new_state
 
@@ -396,6 +533,8 @@ def parallel(*layers: Layer, combine: str = "concat") -> Layer:
         train: bool,
         outputs: dict[str, Array] | None,
     ) -> tuple[Array, State]:
+        check_input(x, layer="parallel")
+        _check_unexpected_children(names, "parallel", params, state)
         branches: list[Array] = []
         new_state: State = {}
         for name, layer in zip(names, layers, strict=True):
@@ -450,6 +589,8 @@ def residual(layer: Layer) -> Layer:
         train: bool,
         outputs: dict[str, Array] | None,
     ) -> tuple[Array, State]:
+        check_input(x, layer="residual")
+        _check_unexpected_children((name,), "residual", params, state)
         y, s = _apply_child(layer, name, "residual", params, state, x, key, train, outputs)
         return x + y, ({name: s} if s else {})
 
@@ -485,6 +626,7 @@ def named(name: str, layer: Layer) -> Layer:
     def apply(
         params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
     ) -> tuple[Array, State]:
+        check_input(x, layer=name)
         try:
             return layer.apply(params, state, x, key=key, train=train)
         except ShapeError as error:

@@ -105,7 +105,12 @@ def test_wrong_width_deep_inside_names_the_full_path(key):
     net = jn.serial(jn.nn.Relu, jn.named("block", inner))
     _, params, state = net.init(key, (1, 4))
     params["block"]["dense_1"]["w"] = jnp.ones((5, 2))
-    with pytest.raises(jn.ShapeError, match=re.escape("serial/block/dense_1: expected input")):
+    # dense_1's input comes from dense_0, which is right, so the params are to blame
+    message = (
+        "serial/block/dense_1: expected param w of shape (3, 2) for input (1, 3), got (5, 2); "
+        "were they made by this net's init?"
+    )
+    with pytest.raises(jn.ShapeError, match=re.escape(message)):
         net.apply(params, state, jnp.ones((1, 4)))
 
 
@@ -294,9 +299,7 @@ def test_intermediates_show_every_output_in_forward_order(key):
 
 def test_params_of_another_net_name_the_layer(key):
     _, params, state = LECTURE_NET.init(key, (1, 8))
-    message = (
-        "serial/dense_1: params or state lack the entry 'w'; were they made by this net's init?"
-    )
+    message = "serial/dense_1: params lack the entries 'b', 'w'; were they made by this net's init?"
     with pytest.raises(jn.ShapeError, match=re.escape(message)):
         LECTURE_NET.apply({"dense_0": params["dense_0"]}, state, jnp.ones((1, 8)))
 
@@ -309,3 +312,117 @@ def test_activation_names_must_be_identifiers():
         jn.nn.Activation(lambda a: a)
     with pytest.raises(ValueError, match=re.escape("got 'a/b'")):
         jn.nn.Activation(jnp.abs, name="a/b")
+
+
+# ----------------------------------------------------------------------------- foreign params
+
+SMALL_NET = jn.serial(jn.nn.Dense(3), jn.nn.Relu, jn.nn.Dense(2))
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+@pytest.mark.parametrize(
+    ("other", "message"),
+    [
+        (
+            jn.serial(jn.nn.Dense(3), jn.nn.Relu, jn.nn.Dense(2), jn.nn.Dense(2)),
+            "serial: params hold an unexpected entry 'dense_2'; were they made by this net's init?",
+        ),
+        (
+            jn.serial(jn.nn.Dense(5), jn.nn.Relu, jn.nn.Dense(2)),
+            "serial/dense_0: expected param b of shape (3,) for input (2, 4), got (5,); "
+            "were they made by this net's init?",
+        ),
+        (
+            jn.serial(jn.nn.Dense(3, use_bias=False), jn.nn.Relu, jn.nn.Dense(2)),
+            "serial/dense_0: params lack the entry 'b'; were they made by this net's init?",
+        ),
+    ],
+    ids=["deeper", "wider", "no_bias"],
+)
+def test_params_of_another_net_are_refused_with_the_entry(other, message, jit, key):
+    _, params, state = other.init(key, (None, 4))
+    run = jax.jit(SMALL_NET.apply) if jit else SMALL_NET.apply
+    with pytest.raises(jn.ShapeError, match=re.escape(message)):
+        run(params, state, jnp.ones((2, 4)))
+
+
+def test_an_unexpected_entry_inside_a_layer_is_refused(key):
+    _, params, state = SMALL_NET.init(key, (None, 4))
+    params["dense_1"]["extra"] = jnp.zeros(2)
+    params["relu_0"] = {"a": jnp.zeros(1), "b": jnp.zeros(1)}
+    message = (
+        "serial/relu_0: params hold unexpected entries 'a', 'b'; were they made by this net's init?"
+    )
+    with pytest.raises(jn.ShapeError, match=re.escape(message)):
+        SMALL_NET.apply(params, state, jnp.ones((2, 4)))
+    del params["relu_0"]
+    message = "serial/dense_1: params hold an unexpected entry 'extra'; were they made by this net's init?"
+    with pytest.raises(jn.ShapeError, match=re.escape(message)):
+        SMALL_NET.apply(params, state, jnp.ones((2, 4)))
+
+
+def test_wrong_shapes_are_found_in_every_family_and_in_state(key):
+    """The check lives in the combinators, so it covers conv, norm and recurrent layers alike."""
+    cases = [
+        (jn.nn.Conv(4, (3, 3)), jn.nn.Conv(5, (3, 3)), (2, 6, 6, 1), "params", "b", "(4,)", "(5,)"),
+        (
+            jn.nn.RNN(jn.nn.LSTM(3)),
+            jn.nn.RNN(jn.nn.LSTM(4)),
+            (2, 5, 2),
+            "params",
+            "b",
+            "(12,)",
+            "(16,)",
+        ),
+        (
+            jn.nn.BatchNorm(use_scale=False, use_bias=False),
+            None,
+            (2, 3),
+            "state",
+            "mean",
+            "(3,)",
+            "(4,)",
+        ),
+    ]
+    for layer, other, shape, kind, entry, want, got in cases:
+        net = jn.serial(jn.nn.Identity, layer)
+        _, params, state = net.init(key, shape)
+        if other is None:
+            state = {"batch_norm_0": {"mean": jnp.zeros(4), "var": jnp.ones(4)}}
+        else:
+            params = {f"{layer.name}_0": other.init(key, shape)[1]}
+        noun = "param" if kind == "params" else kind
+        message = (
+            f"serial/{layer.name}_0: expected {noun} {entry} of shape {want} for input "
+            f"{shape}, got {got}; were they made by this net's init?"
+        )
+        with pytest.raises(jn.ShapeError, match=re.escape(message)):
+            jax.jit(net.apply)(params, state, jnp.ones(shape))
+
+
+def test_a_wrong_input_is_still_blamed_on_the_input_not_the_params(key):
+    _, params, state = SMALL_NET.init(key, (None, 4))
+    with pytest.raises(
+        jn.ShapeError, match=re.escape("serial/dense_0: expected input (..., 4), got (2, 5)")
+    ):
+        SMALL_NET.apply(params, state, jnp.ones((2, 5)))
+
+
+@pytest.mark.parametrize(
+    ("net", "root"),
+    [
+        (SMALL_NET, "serial"),
+        (jn.parallel(jn.nn.Dense(2), jn.nn.Identity), "parallel"),
+        (jn.residual(jn.nn.Dense(4)), "residual"),
+        (jn.named("hidden", jn.nn.Dense(2)), "hidden"),
+        (jn.nn.Dense(2), "dense"),
+    ],
+)
+def test_a_python_list_is_refused_naming_x_and_the_layer(net, root, key):
+    """jaxnet follows jax.numpy, which refuses lists; NumPy arrays are accepted."""
+    _, params, state = net.init(key, (None, 4))
+    message = f"{root}: x must be an array (jax or NumPy), got list; convert it with jnp.asarray(x)"
+    with pytest.raises(TypeError, match=re.escape(message)):
+        net.apply(params, state, [[1.0, 2.0, 3.0, 4.0]])
+    y, _ = net.apply(params, state, np.ones((1, 4), np.float32))
+    np.testing.assert_array_equal(y, net.apply(params, state, jnp.ones((1, 4)))[0])

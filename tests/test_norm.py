@@ -122,6 +122,13 @@ TRAIN_CASES = [
         ref_batch_norm_train(),
         tolerance=1e-4,
     ),
+    Case(  # PyTorch's running variance: the output is the same, normalized by the biased σ²
+        "batch_norm_train_unbiased_running_var",
+        _always_training(BatchNorm(running_var="unbiased", axis=1)),
+        (2, 3, 3),
+        ref_batch_norm_train(axis=1),
+        tolerance=1e-4,
+    ),
 ]
 
 
@@ -289,6 +296,16 @@ def test_batch_norm_state_is_updated_by_the_train_step_not_by_the_gradient(key):
             "batch_norm: axis is the feature axis and cannot be 0, the batch axis",
         ),
         (
+            {"running_var": "pytorch"},
+            ValueError,
+            "batch_norm: running_var must be 'biased' or 'unbiased', got 'pytorch'",
+        ),
+        (
+            {"running_var": True},
+            TypeError,
+            "batch_norm: running_var must be 'biased' or 'unbiased', got bool True",
+        ),
+        (
             {"scale_init": 1.0},
             TypeError,
             "batch_norm: scale_init must be an initializer, a function (key, shape, dtype) -> array such as jax.nn.initializers.ones, got float 1.0",
@@ -346,6 +363,61 @@ def test_batch_norm_apply_rejects_another_feature_size_with_the_path(key):
         jn.ShapeError, match=re.escape("batch_norm: expected input (None, 3, ...), got (2, 5, 3)")
     ):
         layer.apply(params, state, jnp.ones((2, 5, 3)))
+
+
+def _torch_batch_norm_1d(x, running_mean, running_var, torch_momentum, eps=EPS):
+    """One train-mode step of PyTorch's BatchNorm1d on ``(N, C)``, from its documented
+    equations: normalize by the biased batch variance; update the running statistics with
+    ``(1 − m) · running + m · batch``, using the unbiased variance ``var · n/(n − 1)``."""
+    x = np.asarray(x, np.float64)
+    n = x.shape[0]
+    mean, var = x.mean(0), x.var(0)  # biased
+    y = (x - mean) / np.sqrt(var + eps)
+    running_mean = (1 - torch_momentum) * running_mean + torch_momentum * mean
+    running_var = (1 - torch_momentum) * running_var + torch_momentum * var * n / (n - 1)
+    return y, running_mean, running_var
+
+
+def test_unbiased_running_var_reproduces_pytorch_running_statistics(key):
+    layer = BatchNorm(momentum=0.9, running_var="unbiased", use_scale=False, use_bias=False)
+    _, params, state = layer.init(key, (None, 3))
+    step = jax.jit(lambda state, x: layer.apply(params, state, x, train=True))
+    mean, var = np.zeros(3), np.ones(3)
+    for i in range(4):
+        x = 3.0 * jax.random.normal(jax.random.key(i), (5, 3)) + jnp.arange(3.0).reshape(1, 3)
+        y, state = step(state, x)
+        expected_y, mean, var = _torch_batch_norm_1d(x, mean, var, torch_momentum=0.1)
+        np.testing.assert_allclose(y, expected_y, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(state["mean"], mean, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(state["var"], var, rtol=1e-6)
+
+
+def test_the_docs_conversion_of_the_biased_running_var_to_pytorchs(key):
+    """docs/layers/normalization.md: after k steps on n values per feature, from var = 1,
+    torch_var = n/(n − 1) · var − momentum**k/(n − 1)."""
+    biased, unbiased = BatchNorm(momentum=0.9), BatchNorm(momentum=0.9, running_var="unbiased")
+    _, params, state = biased.init(key, (None, 4, 2))
+    ours, theirs = state, state
+    k, n = 6, 8 * 4  # batches of 8 examples with 4 positions: 32 values per feature
+    for i in range(k):
+        x = jax.random.normal(jax.random.key(i), (8, 4, 2)) * jnp.array([[[0.5, 4.0]]])
+        ours = biased.apply(params, ours, x, train=True)[1]
+        theirs = unbiased.apply(params, theirs, x, train=True)[1]
+    converted = n / (n - 1) * np.asarray(ours["var"]) - 0.9**k / (n - 1)
+    np.testing.assert_allclose(converted, theirs["var"], rtol=1e-6)
+    np.testing.assert_allclose(ours["mean"], theirs["mean"], rtol=1e-6)
+
+
+def test_unbiased_running_var_needs_two_values_per_feature(key):
+    layer = jn.serial(BatchNorm(running_var="unbiased"))
+    _, params, state = layer.init(key, (None, 3))
+    message = (
+        "serial/batch_norm_0: running_var='unbiased' needs more than one value per feature in "
+        "a training batch, got input (1, 3)"
+    )
+    with pytest.raises(jn.ShapeError, match=re.escape(message)):
+        layer.apply(params, state, jnp.ones((1, 3)), train=True)
+    layer.apply(params, state, jnp.ones((1, 3)))  # evaluation uses the running statistics
 
 
 # ----------------------------------------------------------------------------- LayerNorm

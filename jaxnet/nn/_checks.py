@@ -17,7 +17,7 @@ import chex
 import jax.numpy as jnp
 from jax.nn.initializers import Initializer
 
-from jaxnet.core import Array, ShapeError, format_shape
+from jaxnet.core import Array, ShapeError, check_input, format_shape
 
 
 def positive_int(value: Any, *, layer: str, argument: str) -> int:
@@ -44,8 +44,10 @@ def expect_shape(x: Array, expected: Sequence[Any], *, layer: str, what: str = "
     """Check ``x.shape`` against ``expected`` (``...`` and ``None`` are wildcards, as in chex).
 
     Raises:
+      TypeError: if ``x`` is not an array (a Python list, say); see :func:`jaxnet.core.check_input`.
       ShapeError: ``<layer>: expected input (..., 8), got (1, 7)``.
     """
+    check_input(x, layer=layer)
     try:
         chex.assert_shape(x, tuple(expected))
     except AssertionError:

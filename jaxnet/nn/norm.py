@@ -10,6 +10,7 @@ normalization itself.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,6 +104,35 @@ def _pattern(axis: int, features: int) -> tuple[Any, ...]:
     return (*[None] * axis, features, ...)
 
 
+_RUNNING_VAR = ("biased", "unbiased")
+
+
+def _running_var_rule(running_var: Any) -> bool:
+    """True for ``"unbiased"`` (PyTorch's rule), False for ``"biased"``; else a clear error."""
+    if not isinstance(running_var, str):
+        raise TypeError(
+            f"batch_norm: running_var must be 'biased' or 'unbiased', "
+            f"got {type(running_var).__name__} {running_var!r}"
+        )
+    if running_var not in _RUNNING_VAR:
+        raise ValueError(
+            f"batch_norm: running_var must be 'biased' or 'unbiased', got {running_var!r}"
+        )
+    return running_var == "unbiased"
+
+
+def _bessel(shape: tuple[int, ...], reduced: tuple[int, ...]) -> float:
+    """``n/(n − 1)``, with ``n`` the values per feature in a batch of ``shape`` (static)."""
+    n = math.prod(shape[i] for i in reduced)
+    if n < 2:
+        raise ShapeError(
+            f"running_var='unbiased' needs more than one value per feature in a training "
+            f"batch, got input {format_shape(shape)}",
+            root="batch_norm",
+        )
+    return n / (n - 1)
+
+
 def BatchNorm(
     *,
     momentum: float = 0.99,
@@ -112,6 +142,7 @@ def BatchNorm(
     axis: int = -1,
     scale_init: Initializer = ONES,
     bias_init: Initializer = ZEROS,
+    running_var: str = "biased",
 ) -> Layer:
     """Batch normalization: normalize each feature over the batch (and every other axis).
 
@@ -123,7 +154,9 @@ def BatchNorm(
       when ``|μ| ≫ σ``), ``y = (x − μ)/√(σ² + ε) · scale + bias``, and
       ``new_state`` holds the updated running statistics
       ``running = momentum · running + (1 − momentum) · batch`` (for both mean and var; no
-      gradient flows into them).
+      gradient flows into them). The running variance averages the biased ``σ²`` by default;
+      ``running_var="unbiased"`` averages ``σ² · n/(n − 1)`` instead, with ``n`` the number of
+      values per feature in the batch, as PyTorch does (its normalization still uses ``σ²``).
     * ``train=False``: the running statistics take the place of ``μ, σ²``; the state is
       returned unchanged.
 
@@ -147,16 +180,21 @@ def BatchNorm(
       scale_init: initializer of ``scale`` (``zeros`` makes a residual block start as the
         identity).
       bias_init: initializer of ``bias``.
+      running_var: ``"biased"`` (Flax's and Keras' rule) or ``"unbiased"`` (PyTorch's): which
+        batch variance the running variance averages. Set ``"unbiased"`` with
+        ``momentum = 1 − torch_momentum`` to reproduce PyTorch's running statistics exactly.
 
     Returns:
       A layer mapping ``(B, ..., C)`` to the same shape.
 
     Raises:
       TypeError, ValueError: at construction, for a hyperparameter of the wrong type or value
-        (``momentum`` outside ``[0, 1)``, ``epsilon <= 0``, ``axis=0``).
+        (``momentum`` outside ``[0, 1)``, ``epsilon <= 0``, ``axis=0``, ``running_var`` not
+        ``"biased"`` or ``"unbiased"``).
       ShapeError: at ``init``, if the input has no axis besides the batch, ``axis`` is out of
         range or the batch axis, or the feature size is unknown; at trace time, if the feature
-        size differs from the one at ``init``.
+        size differs from the one at ``init``, or if ``running_var="unbiased"`` trains on a
+        batch with one value per feature (``n/(n − 1)`` is undefined; PyTorch refuses it too).
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -182,6 +220,7 @@ def BatchNorm(
         raise TypeError(f"batch_norm: axis must be an int, got {type(axis).__name__} {axis!r}")
     if axis == 0:
         raise ValueError("batch_norm: axis is the feature axis and cannot be 0, the batch axis")
+    unbiased = _running_var_rule(running_var)
 
     def update(running: Array, batch: Array) -> Array:
         """``momentum · running + (1 − momentum) · batch``, in the running statistic's dtype."""
@@ -209,7 +248,8 @@ def BatchNorm(
         stats_x = x.astype(_stats_dtype(x))
         mean = jnp.mean(stats_x, axis=reduced)  # (C,)
         var = jnp.var(stats_x, axis=reduced)  # (C,), biased: divided by the entries averaged
-        new_state = {"mean": update(state["mean"], mean), "var": update(state["var"], var)}
+        running = var * _bessel(x.shape, reduced) if unbiased else var
+        new_state = {"mean": update(state["mean"], mean), "var": update(state["var"], running)}
         y = _normalize(x, mean.reshape(shape), var.reshape(shape), epsilon)
         return _affine(y, params, shape), new_state
 

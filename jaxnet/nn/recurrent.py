@@ -223,8 +223,9 @@ def LSTM(
     Defaults: ``w_i`` LeCun normal, ``w_h`` orthogonal per gate (see :func:`SimpleRNN`), ``b``
     zeros except the forget gate's block, which starts at ``forget_bias=1.0`` so that ``f ≈ 0.73``
     and the cell remembers by default; Jozefowicz et al. (2015) found this closes most of the
-    gap between LSTM and GRU (Keras's ``unit_forget_bias=True``). PyTorch starts it at 0 (pass
-    ``forget_bias=0.0`` to match); weights imported from PyTorch keep their own bias.
+    gap between LSTM and GRU (Keras's ``unit_forget_bias=True``). PyTorch draws every weight and
+    bias, the forget gate's too, from ``U(−1/√H, 1/√H)`` (``forget_bias=0.0`` is the closest
+    constant start); weights imported from PyTorch keep their own bias.
 
     Args:
       features: ``H``, a positive int.

@@ -38,6 +38,7 @@ from jaxnet.distributed import (
     replicate,
     state_shardings,
 )
+from jaxnet.train.checks import check_arguments, check_outputs_fit_data
 from jaxnet.train.epoch import (
     contains_convolution,
     epoch_batches,
@@ -406,10 +407,12 @@ def fit(
     Ctrl-C finishes the current epoch, saves a checkpoint and returns (``stopped ==
     "interrupted"``); a second Ctrl-C interrupts at once.
     """
+    check_arguments(optimizer, loss, metrics, seed)
     metric_fns = dict(metrics or {})
     names = [f"{split}_{m}" for split in ("train", "test") for m in ("loss", *metric_fns)]
     monitor = monitor or ("test_accuracy" if "accuracy" in metric_fns else "test_loss")
     _check_fit_args(data, epochs, batch_size, monitor, names)
+    check_outputs_fit_data(net, data, loss)
     fused = _check_fused(fused)
     if early_stopping is not None and early_stopping.monitor not in names:
         raise ValueError(
