@@ -95,12 +95,13 @@ def _assignments(tree: ast.Module) -> dict[str, tuple[ast.expr | None, str | Non
 
 
 def _value_source(module: types.ModuleType, name: str) -> tuple[ast.expr | None, str | None]:
-    """Where a value is assigned: follow ``from x import name`` back to its assignment."""
+    """Where a value is assigned: follow ``from x import name`` back to its assignment (also
+    one under ``if TYPE_CHECKING:``, as a lazily importing package writes it)."""
     tree = _tree(module)
     assigned = _assignments(tree)
     if name in assigned:
         return assigned[name]
-    for statement in tree.body:
+    for statement in ast.walk(tree):
         if not isinstance(statement, ast.ImportFrom):
             continue
         for alias in statement.names:

@@ -87,6 +87,20 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def make_folder(path: str | os.PathLike[str]) -> pathlib.Path:
+    """``mkdir -p`` whose new folders are durable: each folder it creates is ``fsync``ed in
+    its parent, so a file renamed into it later survives a power loss with its folder."""
+    folder = pathlib.Path(path)
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir(exist_ok=True)
+        fsync_path(new.parent)
+    return pathlib.Path(path)
+
+
 def remove_leftovers(folder: str | os.PathLike[str]) -> list[pathlib.Path]:
     """Delete the ``.tmp-*`` and ``.deleting-*`` entries directly in ``folder`` that a killed
     write or delete left behind; returns what was removed (nothing if the folder is absent)."""

@@ -239,11 +239,11 @@ def _resume_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _trained_epochs(run_dir: pathlib.Path) -> int:
-    """The epoch of the run's latest checkpoint (checkpoints are named by epoch); 0 for a run
-    killed before its first checkpoint, which a resume starts over."""
+    """The epoch a resume starts from: the run's newest checkpoint that verifies (checkpoints
+    are named by epoch); 0 for a run killed before its first checkpoint, which starts over."""
     from jaxnet import train
 
-    return train.RunFolder(run_dir).checkpointer().latest_step() or 0
+    return train.RunFolder(run_dir).checkpointer().verified_step()[0] or 0
 
 
 def _nothing_to_train(run_dir: pathlib.Path, trained: int, epochs: int) -> str:
@@ -447,8 +447,9 @@ def _quiet_absl() -> Iterator[None]:
 
 def _run(args: argparse.Namespace) -> int:
     """The command of ``args``, its errors as one line each with their exit status."""
-    from jaxnet.train import NonFiniteError
+    from jaxnet.train import CheckpointWarning, NonFiniteError
 
+    warnings.simplefilter("always", CheckpointWarning)  # said on stderr, never an error
     try:
         return _COMMANDS[args.command](args)
     except NonFiniteError as error:

@@ -263,3 +263,13 @@ def _wait_for_coordinator(address: str, timeout_s: float, process_id: int, count
 def is_main_process() -> bool:
     """True on the process that writes logs, plots and checkpoints (process 0)."""
     return jax.process_index() == 0
+
+
+def sync_processes(name: str) -> None:
+    """A barrier across every process of a multi-process run (a no-op with one process):
+    returns once all have reached the barrier called ``name``."""
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    multihost_utils.sync_global_devices(name)

@@ -1,4 +1,6 @@
-"""Figures with matplotlib (Agg backend: files only, no window)."""
+"""Figures with matplotlib, drawn on `matplotlib.figure.Figure` objects and saved as PNG files:
+no window, no pyplot state, no change to the user's backend, so ``fit`` draws from its writer
+thread. Each file is replaced atomically (see :mod:`jaxnet.atomic`)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,6 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from jaxnet.atomic import replacing
@@ -67,7 +65,8 @@ def plot_sweep(
       title: the figure title.
     """
     metric = metric or ("test_accuracy" if "test_accuracy" in rows[0] else "test_loss")
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for width, depth in sorted({(r["width"], r["depth"]) for r in rows}):
         mine = [r for r in rows if (r["width"], r["depth"]) == (width, depth)]
         lrs = sorted({r["lr"] for r in mine})
@@ -82,5 +81,5 @@ def plot_sweep(
     ax.legend(fontsize="small")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")

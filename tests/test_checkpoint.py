@@ -13,7 +13,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnet.train import checkpoint
+from jaxnet.train import checkpoint, storage
 from jaxnet.train import manifest as jaxnet_manifest
 from jaxnet.train.checkpoint import (
     Checkpointer,
@@ -458,3 +458,117 @@ def test_manifest_of_another_step_is_refused(tmp_path):
     folder.rename(folder.with_name("9"))
     with pytest.raises(CheckpointError, match=r"manifest\.json says step 7"):
         ckpt.restore(make_train_state(), step=9)
+
+
+# ----------------------------------------------------------------------------- format
+
+
+@pytest.mark.filterwarnings("ignore:Sharding info not provided when restoring")  # plain orbax's
+def test_plain_orbax_reads_the_arrays_under_their_tree_paths(tmp_path):
+    import orbax.checkpoint as ocp
+
+    train_state = make_train_state()
+    _, folder = saved(tmp_path, train_state)
+    with ocp.PyTreeCheckpointer() as reader:
+        metadata = reader.metadata(folder / "arrays").item_metadata.tree
+        restored = reader.restore(folder / "arrays")
+    assert set(metadata) == {"params", "opt_state", "step", "key"}
+    assert set(metadata["params"]["dense_0"]) == {"w", "b"}
+    assert set(metadata["opt_state"]["0"]) == {"count", "mu", "nu"}
+    np.testing.assert_array_equal(
+        restored["params"]["dense_0"]["w"], train_state["params"]["dense_0"]["w"]
+    )
+    np.testing.assert_array_equal(
+        restored["opt_state"]["0"]["mu"]["dense_0"]["b"],
+        train_state["opt_state"][0].mu["dense_0"]["b"],
+    )
+    np.testing.assert_array_equal(restored["key"], jax.random.key_data(train_state["key"]))
+
+
+def test_checkpoints_of_the_first_format_are_still_read(tmp_path):
+    """Format 1 stored the leaves as a flat dict {"0": leaf_0, ...} and had no checksum."""
+    import orbax.checkpoint as ocp
+
+    train_state = make_train_state()
+    folder = tmp_path / "run" / "7"
+    folder.mkdir(parents=True)
+    table = storage.leaf_table(train_state)
+    values = [
+        jax.random.key_data(leaf) if storage.is_key(leaf.dtype) else leaf
+        for leaf in jax.tree.leaves(train_state)
+    ]
+    with ocp.PyTreeCheckpointer() as writer:
+        writer.save(folder / "arrays", {str(i): value for i, value in enumerate(values)})
+    manifest = {
+        "format": "jaxnet.checkpoint/1",
+        "step": 7,
+        "metric": None,
+        "leaves": [{"path": p, **leaf._asdict()} for p, leaf in table.items()],
+        "files": {r: e._asdict() for r, e in jaxnet_manifest._file_table(folder).items()},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    restored = Checkpointer(tmp_path / "run").restore(make_train_state())
+    assert_trees_equal(restored, train_state)
+
+
+def test_an_edited_manifest_fails_its_checksum(tmp_path):
+    ckpt, folder = saved(tmp_path)
+    edit_manifest(folder, lambda manifest: manifest.update(metric=0.5), checksum=False)
+    message = f"checkpoint {folder}: manifest.json is malformed (its checksum does not match its contents: edited or damaged)"
+    with pytest.raises(CheckpointError, match=f"^{re.escape(message)}$"):
+        ckpt.restore(make_train_state())
+
+
+def test_paths_that_orbax_would_confuse_are_refused(tmp_path):
+    tree = {"a.b": jnp.ones(2), "a": {"b": jnp.zeros(2)}}
+    message = "the tree paths 'a/b' and 'a.b' have the same orbax name 'a.b'"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Checkpointer(tmp_path / "run").save(1, tree)
+    assert not (tmp_path / "run" / "1").exists()
+
+
+def test_a_host_copy_keeps_the_values_of_when_it_was_taken(tmp_path):
+    ckpt = Checkpointer(tmp_path / "run")
+    tree = {"w": jnp.arange(4.0), "key": jax.random.key(3)}
+    copy = checkpoint.host_copy(tree)
+    donated = jax.jit(lambda t: jax.tree.map(lambda x: x, t), donate_argnums=0)(tree)
+    del donated  # the device buffers of `tree` are gone; the copy lives in host memory
+    ckpt.save(1, copy)
+    restored = ckpt.restore({"w": jnp.zeros(4), "key": jax.random.key(0)})
+    np.testing.assert_array_equal(restored["w"], np.arange(4.0))
+    assert (
+        jax.random.key_data(restored["key"]).tolist()
+        == jax.random.key_data(jax.random.key(3)).tolist()
+    )
+
+
+def test_a_damaged_folder_of_the_same_step_is_replaced_by_a_save(tmp_path):
+    ckpt, folder = saved(tmp_path, {"w": jnp.zeros(2)}, step=1)
+    (folder / "manifest.json").unlink()
+    assert ckpt.steps() == []
+    ckpt.save(1, {"w": jnp.ones(2)})
+    np.testing.assert_array_equal(ckpt.restore({"w": jnp.zeros(2)})["w"], jnp.ones(2))
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["1"]
+    with pytest.raises(ValueError, match="a checkpoint for step 1 exists already"):
+        ckpt.save(1, {"w": jnp.ones(2)})
+
+
+def test_verified_step_passes_over_damaged_newer_folders_and_set_aside_moves_them(tmp_path):
+    ckpt = Checkpointer(tmp_path / "run", max_to_keep=5)
+    for step in (1, 2, 3, 4):
+        ckpt.save(step, {"w": jnp.full(2, float(step))})
+    (tmp_path / "run" / "4" / "manifest.json").write_text("{")
+    (tmp_path / "run" / "3" / "manifest.json").unlink()
+    (tmp_path / "run" / "2").rename(tmp_path / "run" / "5")  # says step 2 in its manifest
+    step, passed_over = ckpt.verified_step()
+    assert step == 1
+    assert list(passed_over) == [5, 4, 3]
+    assert str(passed_over[5]).endswith("manifest.json says step 2")
+    assert "4: manifest.json is malformed" in str(passed_over[4])
+    assert "3 has no manifest.json" in str(passed_over[3])
+    for damaged in passed_over:
+        aside = ckpt.set_aside(damaged)
+        assert aside.name.startswith(f"damaged-{damaged}-") and aside.is_dir()
+    assert ckpt.steps() == [1] and ckpt.latest_step() == 1
+    ckpt.save(5, {"w": jnp.zeros(2)})  # a step that was set aside can be saved again
+    assert ckpt.steps() == [1, 5]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
 
 import jaxnet
@@ -363,3 +364,55 @@ def test_recipe_table_of_the_docs_is_jaxnet_recipes_markdown(capsys):
     named = re.findall(r"^\| `([a-z][\w-]*)` \|", doc, flags=re.MULTILINE)
     assert sorted(named) == sorted(jaxnet.recipes.names())
     assert "jaxnet recipes --markdown" in doc
+
+
+def test_checkpoint_every_and_tensorboard(tmp_path, capsys, monkeypatch):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "xor", "--epochs", "4", "--checkpoint-every", "3", "--tensorboard"]
+    status, _, err = _main([*args, "--out", "run", "--no-progress"], capsys)
+    assert (status, err) == (0, [])
+    # epoch 3 by the cadence, epoch 4 as the last one; the best may be either
+    assert jaxnet.train.RunFolder("run").checkpointer().steps() == [3, 4]
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    rows = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    logged = events.Scalars("train/loss")
+    assert [e.step for e in logged] == [row["step"] for row in rows]
+    np.testing.assert_allclose(
+        [e.value for e in logged], [row["train_loss"] for row in rows], rtol=1e-6
+    )
+
+
+def test_resume_over_a_damaged_checkpoint_warns_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert (
+        cli.main(
+            [
+                "train",
+                "xor",
+                "--epochs",
+                "3",
+                "--checkpoint-every",
+                "1",
+                "--out",
+                "run",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    (tmp_path / "run" / "checkpoints" / "3" / "manifest.json").unlink()
+    status, out, err = _main(["train", "--resume", "run", "--epochs", "3", "--no-progress"], capsys)
+    assert status == 0
+    assert "resuming run from epoch 2" in out
+    folder = (tmp_path / "run" / "checkpoints" / "3").absolute()
+    [aside] = (tmp_path / "run" / "checkpoints").glob("damaged-3-*")
+    assert err == [
+        f"jaxnet: warning: fit: resuming from epoch 2, passing over checkpoint {folder} has no manifest.json: it is damaged or was not written by jaxnet (moved to {aside.name})"
+    ]
+    assert jaxnet.train.RunFolder("run").checkpointer().steps() == [1, 2, 3]

@@ -202,7 +202,9 @@ def test_full_disk_keeps_the_last_good_checkpoint_and_resumes(tmp_path, uninterr
     else:  # the writes of epochs 2 and 3 may still have been in flight when it did
         assert checkpoints.latest_step() in (1, 2, 3)
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in lines][:3] == [1, 2, 3]  # whole lines
+    epochs = [json.loads(line)["epoch"] for line in lines]  # whole lines, one per epoch
+    assert epochs == list(range(1, len(epochs) + 1))
+    assert len(epochs) >= checkpoints.latest_step()  # at least the rows of the checkpoint
     json.loads((run_dir / "config.json").read_text())
     assert [p for p in _leftovers(run_dir) if "checkpoints" in p] == []  # rolled back
     resumed = _child(run_dir, "none", resume=True, mode=mode)
@@ -260,7 +262,7 @@ def test_duplicated_row_is_an_error_naming_the_file(trained):
 def test_emptied_metrics_is_an_error_and_writes_no_checkpoint(trained):
     run_dir, _ = trained
     (run_dir / "metrics.jsonl").write_text("")
-    message = f"{run_dir / 'metrics.jsonl'}: has rows for epochs 1..0, but the newest checkpoint is at epoch 4: the rows of epochs 1..4 are missing"
+    message = f"{run_dir / 'metrics.jsonl'}: has no rows, but the newest checkpoint is at epoch 4: the rows of epochs 1..4 are missing"
     with pytest.raises(jn.train.RunFolderError, match=f"^{re.escape(message)}$"):
         _fit(run_dir, resume=True, epochs=6)
     assert Checkpointer(run_dir / "checkpoints").steps() == [1, 2, 3, 4]
@@ -313,6 +315,29 @@ def test_deleted_manifest_is_refused_by_name_and_resume_replaces_it(trained):
     with pytest.warns(jn.train.CheckpointWarning, match="resuming from epoch 3, passing over"):
         resumed = _fit(run_dir, resume=True, epochs=4)
     assert checkpoints.steps() == [1, 2, 3, 4]  # step 4 saved again, never "exists already"
+    jax.tree.map(
+        np.testing.assert_array_equal, resumed.train_state.params, result.train_state.params
+    )
+    [aside] = (run_dir / "checkpoints").glob("damaged-4-*")  # kept for inspection
+    assert not (aside / "manifest.json").exists()
+
+
+def test_damaged_arrays_of_the_newest_never_outlive_the_good_checkpoints(trained):
+    """A checkpoint whose manifest is intact but whose arrays were damaged: the resume passes
+    over it and sets it aside, so retention keeps only good checkpoints."""
+    run_dir, result = trained
+    arrays = sorted(p for p in (run_dir / "checkpoints" / "4" / "arrays").rglob("*") if p.is_file())
+    damaged = max(arrays, key=lambda p: p.stat().st_size)
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    keep_one = jn.train.Checkpointing(every=1, keep=1)
+    with pytest.warns(
+        jn.train.CheckpointWarning, match=r"passing over .*sha256 differs.*moved to damaged-4-"
+    ):
+        resumed = _fit(run_dir, resume=True, epochs=4, checkpointing=keep_one)
+    checkpoints = Checkpointer(run_dir / "checkpoints")
+    assert checkpoints.verified_step() == (4, {})
     jax.tree.map(
         np.testing.assert_array_equal, resumed.train_state.params, result.train_state.params
     )

@@ -289,3 +289,32 @@ def test_fit_watches_its_epoch_for_retraces(monkeypatch):
     monkeypatch.setitem(jn.train.fit.__globals__, "watch_retraces", spy)
     _fit(epochs=2)
     assert watched == ["fit's epoch"]
+
+
+def test_curves_are_redrawn_after_every_epoch_titled_with_the_run(tmp_path, monkeypatch):
+    from jaxnet import plot
+
+    drawn = []
+
+    def recording(history, path, *, title=""):
+        drawn.append((len(history), title))
+        original(history, path, title=title)
+
+    original = plot.plot_curves
+    monkeypatch.setattr(plot, "plot_curves", recording)
+    seen = []
+
+    def look(row, ts):  # synchronous writes: the epoch's plot is on disk when callbacks run
+        seen.append((tmp_path / "my-run" / "curves.png").read_bytes()[:4])
+
+    _fit(
+        epochs=3,
+        run_dir=tmp_path / "my-run",
+        callbacks=[look],
+        checkpointing=jn.train.Checkpointing(asynchronous=False),
+    )
+    assert drawn == [(1, "my-run"), (2, "my-run"), (3, "my-run")]
+    assert seen == [b"\x89PNG"] * 3
+    job = recipes.build(recipes.make_config("xor", epochs=1))
+    job.fit(run_dir=tmp_path / "xor-run", progress=False)
+    assert drawn[-1] == (1, "xor")

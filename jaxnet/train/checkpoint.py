@@ -60,7 +60,6 @@ import os
 import pathlib
 import re
 import shutil
-import tempfile
 import threading
 import uuid
 from collections.abc import Sequence
@@ -70,6 +69,7 @@ import jax
 import numpy as np
 
 from jaxnet import atomic
+from jaxnet.distributed import sync_processes
 from jaxnet.train import manifest
 from jaxnet.train.manifest import CheckpointError, Manifest
 from jaxnet.train.storage import (
@@ -190,11 +190,17 @@ def host_copy(tree: PyTree) -> HostCopy:
 # ----------------------------------------------------------------------------- Checkpointer
 
 
-def _remove(folder: pathlib.Path) -> None:
-    """Deletes a checkpoint folder, first renaming it so that it stops counting at once."""
+def _trash(folder: pathlib.Path) -> pathlib.Path:
+    """Renames a folder to ``.deleting-<name>-*``, so that it stops counting at once; its
+    deletion may then fail or be killed without harm (leftovers go at the next start)."""
     trash = folder.with_name(f".deleting-{folder.name}-{uuid.uuid4().hex}")
     os.rename(folder, trash)
-    shutil.rmtree(trash)
+    return trash
+
+
+def _remove(folder: pathlib.Path) -> None:
+    """Deletes a checkpoint folder: trashed first, then removed."""
+    shutil.rmtree(_trash(folder), ignore_errors=True)
 
 
 def _check_step(step: int) -> None:
@@ -210,15 +216,12 @@ def _check_metric(metric: float | None) -> None:
 def _finish(
     tmp: pathlib.Path, step: int, metric: float | None, leaves: dict[str, Leaf], final: Any
 ) -> None:
-    """Manifest, verification, fsync and the atomic rename of a written temporary folder;
-    a damaged folder of the same step is swapped out and deleted after the rename."""
+    """Manifest (the size and sha256 of every file as read back from the disk), fsync and
+    the atomic rename of a written temporary folder; a damaged folder of the same step is
+    swapped out and deleted after the rename."""
     manifest.write(tmp, step, metric, leaves)
-    manifest.verify(tmp)
     atomic.fsync_tree(tmp)
-    trash = None
-    if final.exists() or final.is_symlink():
-        trash = final.with_name(f".deleting-{final.name}-{uuid.uuid4().hex}")
-        os.rename(final, trash)
+    trash = _trash(final) if final.exists() or final.is_symlink() else None
     os.rename(tmp, final)
     atomic.fsync_path(final.parent)
     if trash is not None:
@@ -229,7 +232,6 @@ _DISK_ERRORS = {  # how tensorstore words the OS errors it reports as a ValueErr
     "No space left": errno.ENOSPC,
     "File too large": errno.EFBIG,
     "Disk quota": errno.EDQUOT,
-    "RESOURCE_EXHAUSTED": errno.ENOSPC,
 }
 
 
@@ -251,11 +253,13 @@ def _write_error(error: BaseException, final: pathlib.Path) -> BaseException:
     return error
 
 
-def _sync_processes(name: str) -> None:
-    """A barrier across every process of a multi-process run."""
-    from jax.experimental import multihost_utils
-
-    multihost_utils.sync_global_devices(name)
+def _verified(folder: pathlib.Path, step: int) -> Manifest:
+    """The manifest of a step folder that verifies and is the checkpoint of ``step``; what
+    "damaged" means everywhere is that this raises `CheckpointError`."""
+    saved = manifest.verify(folder)
+    if saved.step != step:
+        raise CheckpointError(f"checkpoint {folder}: {manifest.MANIFEST} says step {saved.step}")
+    return saved
 
 
 class Checkpointer:
@@ -319,6 +323,11 @@ class Checkpointer:
         if writer is not None:
             writer.close()
 
+    def warm_up(self) -> None:
+        """Import orbax and make its writer now (about a second the first time), so that the
+        first `save` does not wait for it; ``fit`` does this while its first epoch compiles."""
+        self._orbax()
+
     def _orbax(self) -> Any:
         """The orbax checkpointer that writes the arrays, made once: making one per save costs
         about 0.1 s of thread start-up."""
@@ -360,11 +369,12 @@ class Checkpointer:
         copy = tree if isinstance(tree, HostCopy) else stored(tree, to_host=False)
         final = self.directory / str(step)
         self._refuse_existing(final)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        atomic.make_folder(self.directory)
         metric = None if metric is None else float(metric)
         if jax.process_count() > 1:
             return self._save_from_every_process(int(step), copy, metric, final)
-        tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".tmp-{step}-", dir=self.directory))
+        tmp = self.directory / f".tmp-{step}-{uuid.uuid4().hex}"
+        tmp.mkdir()  # the umask's mode, as every other folder of the run (mkdtemp's is 0700)
         try:
             write_arrays(self._orbax(), tmp, copy)
             _finish(tmp, int(step), metric, copy.leaves, final)
@@ -382,7 +392,7 @@ class Checkpointer:
         if not (final.exists() or final.is_symlink()):
             return
         try:
-            manifest.verify(final)
+            _verified(final, int(final.name))
         except CheckpointError:
             return  # damaged: _finish swaps it out once the new one is complete
         raise ValueError(f"a checkpoint for step {final.name} exists already: {final}")
@@ -399,7 +409,7 @@ class Checkpointer:
         if main:
             shutil.rmtree(tmp, ignore_errors=True)  # left by a crashed save of the same step
             tmp.mkdir()
-        _sync_processes(f"jaxnet checkpoint {step}: folder")
+        sync_processes(f"jaxnet checkpoint {step}: folder")
         write_arrays(self._orbax(), tmp, copy)  # orbax synchronizes the processes itself
         failure: BaseException | None = None
         if main:
@@ -408,7 +418,7 @@ class Checkpointer:
             except BaseException as error:  # re-raised once the other processes know
                 shutil.rmtree(tmp, ignore_errors=True)
                 failure = _write_error(error, final)
-        _sync_processes(f"jaxnet checkpoint {step}: finished")
+        sync_processes(f"jaxnet checkpoint {step}: finished")
         if failure is not None:
             raise failure
         if not (final / manifest.MANIFEST).is_file():
@@ -501,30 +511,36 @@ class Checkpointer:
             raise error
         return self._fill(folder, saved, target, _matching(saved.leaves, wanted))
 
-    def restore_verified(
-        self, target: PyTree
-    ) -> tuple[int | None, PyTree, tuple[CheckpointError, ...]]:
-        """Restores the newest checkpoint that passes verification, strictly into ``target``;
-        what resuming a run does. Newer step folders that fail verification are passed over
-        and reported, never silently: the caller says so.
+    def verified_step(self) -> tuple[int | None, dict[int, CheckpointError]]:
+        """The newest step whose folder verifies (every file checked against its manifest;
+        no array is read), and the error of each newer step folder passed over on the way:
+        what resuming a run starts from. Nothing is passed over silently: the caller says so.
 
         Returns:
-            ``(step, tree, passed_over)``: the restored step and tree, or ``(None, target,
-            passed_over)`` when no checkpoint verifies; the errors of the folders passed over,
-            newest first.
-
-        Raises:
-            CheckpointMismatchError: the newest verified checkpoint does not match ``target``.
+            ``(step, passed_over)``: the step, or None if no folder verifies, and
+            ``{step: CheckpointError}`` of the damaged newer folders, newest first.
         """
-        passed_over: list[CheckpointError] = []
+        passed_over: dict[int, CheckpointError] = {}
         for step in reversed(self._numbered()):
             try:
-                return step, self.restore(target, step), tuple(passed_over)
-            except CheckpointMismatchError:
-                raise
+                _verified(self.directory / str(step), step)
+                return step, passed_over
             except CheckpointError as error:
-                passed_over.append(error)
-        return None, target, tuple(passed_over)
+                passed_over[step] = error
+        return None, passed_over
+
+    def set_aside(self, step: int) -> pathlib.Path:
+        """Moves the folder of ``step`` out of the series, to ``damaged-<step>-<hex>`` beside
+        it, where it is kept for inspection: it no longer counts for `restore`, retention or
+        the best step, and the step can be saved again. For a folder that fails verification.
+
+        Returns:
+            Where the folder now is.
+        """
+        _check_step(step)
+        aside = self.directory / f"damaged-{step}-{uuid.uuid4().hex[:8]}"
+        os.rename(self.directory / str(step), aside)
+        return aside
 
     def restore_partial(
         self, target: PyTree, step: int | None = None
@@ -571,11 +587,7 @@ class Checkpointer:
                 f"no checkpoint for step {step} in {self.directory}; saved steps: {self.steps()}"
             )
         try:
-            saved = manifest.verify(folder)
-            if saved.step != step:
-                raise CheckpointError(
-                    f"checkpoint {folder}: {manifest.MANIFEST} says step {saved.step}"
-                )
+            saved = _verified(folder, step)
         except CheckpointError as error:
             older = [s for s in self.steps() if s < step]
             if not newest or not older:

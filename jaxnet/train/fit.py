@@ -476,7 +476,8 @@ def fit(
                 stopped = _stop_reason(history, train_state, early_stopping, callbacks, stop)
                 if stopped != "completed":
                     break
-        run.finish(train_state, history[-1] if history else None, monitor)
+            # a first Ctrl-C from here on changes nothing: the last checkpoint is being written
+            run.finish(train_state, history[-1] if history else None, monitor)
     return FitResult(train_state, history, None if run.folder is None else run.folder.path, stopped)
 
 

@@ -130,7 +130,7 @@ def _remove_own_leftovers(path: pathlib.Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-class _FileLogger(_Closable):
+class FileLogger(_Closable):
     """A logger whose rows live in memory and whose file is rewritten whole, atomically:
     at every ``log`` (``autoflush``), or at `flush` and ``close`` (``fit``'s writer thread
     flushes while training goes on; the lock keeps ``log`` and ``flush`` apart)."""
@@ -146,11 +146,11 @@ class _FileLogger(_Closable):
     def _text(self) -> str:
         raise NotImplementedError  # the subclass's whole file
 
-    def _store(self, text: str, commit: Callable[[], None]) -> None:
-        """With autoflush, write ``text`` and then ``commit`` the new rows (a failed write
+    def _store(self, text: Callable[[], str], commit: Callable[[], None]) -> None:
+        """With autoflush, write ``text()`` and then ``commit`` the new rows (a failed write
         changes nothing); else commit them now and leave the write to `flush`."""
         if self.autoflush:
-            atomic.write_text(self.path, text)
+            atomic.write_text(self.path, text())
         commit()
         self._dirty = not self.autoflush
 
@@ -173,7 +173,7 @@ class _FileLogger(_Closable):
         super().close()
 
 
-class JsonLinesLogger(_FileLogger):
+class JsonLinesLogger(FileLogger):
     """One JSON object per line, in the row's key order: the run folder's ``metrics.jsonl``.
 
     Each line is ``json.dumps(row)`` of the row (with ``"step"`` set if the row lacks it).
@@ -219,7 +219,7 @@ class JsonLinesLogger(_FileLogger):
         line = json.dumps(self._row(step, scalars), default=_json_default) + "\n"
         with self._lock:
             lines = [*self._lines, line]
-            self._store(self._text(lines), lambda: setattr(self, "_lines", lines))
+            self._store(lambda: self._text(lines), lambda: setattr(self, "_lines", lines))
 
 
 def _csv_cell(value: Any) -> Any:
@@ -248,7 +248,7 @@ def _csv_lines(fields: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> list
     return lines
 
 
-class CsvLogger(_FileLogger):
+class CsvLogger(FileLogger):
     """A CSV table, one row per ``log``, the header the union of the rows' keys.
 
     The header lists every key in the order first seen; a row that brings a new key rewrites
@@ -312,7 +312,7 @@ class CsvLogger(_FileLogger):
                 self._rows.append(row)
                 self._fields, self._lines = fields, lines
 
-            self._store(self._text(fields, lines), commit)
+            self._store(lambda: self._text(fields, lines), commit)
 
 
 def _widen(fields: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> list[str]:

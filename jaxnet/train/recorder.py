@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import pathlib
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 
 from jaxnet import atomic
+from jaxnet.distributed import sync_processes
 from jaxnet.train.checkpoint import Checkpointer, host_copy
-from jaxnet.train.loggers import Logger, make_logger
+from jaxnet.train.loggers import FileLogger, Logger, make_logger
 from jaxnet.train.run import CHECKPOINTS, CONFIG, CURVES, RunFolder
 from jaxnet.train.state import TrainState
 from jaxnet.train.writer import BackgroundWriter
@@ -42,7 +44,8 @@ class Checkpointing:
       every: checkpoint after every ``every``-th epoch. None (the default): after each epoch
         at which the previous checkpoint has finished writing, so a fast run is never slowed
         by its disk. Either way the last epoch (also after early stopping or Ctrl-C) is
-        always checkpointed, and the best checkpoint is the best of those taken.
+        always checkpointed, and the best checkpoint is the best of those taken (an epoch
+        whose monitored value is not finite never is).
       keep: how many of the most recent checkpoints to keep (the best one is kept too).
       asynchronous: write checkpoints, log files and plots in a background thread from a
         host copy of the state, so that training goes on meanwhile; every write completes
@@ -127,7 +130,7 @@ class Recorder:
         """Import matplotlib and make the orbax writer while the first epoch compiles: both
         take about a second the first time, which the first checkpoint and plot would wait."""
         assert self.checkpoints is not None
-        self.checkpoints._orbax()
+        self.checkpoints.warm_up()
         if self.writes:
             import jaxnet.plot  # noqa: F401
 
@@ -150,15 +153,23 @@ class Recorder:
 
     def _resume(self, fresh: TrainState) -> tuple[TrainState, list[dict[str, Any]]]:
         assert self.folder is not None and self.checkpoints is not None
-        epoch, state, passed_over = self.checkpoints.restore_verified(fresh)
-        for error in passed_over:
+        epoch, passed_over = self.checkpoints.verified_step()
+        if passed_over:
+            sync_processes("jaxnet resume: verified")  # all have read before process 0 moves
+        for step, error in passed_over.items():
+            where = self.checkpoints.set_aside(step) if self.writes else None
             start = "the start" if epoch is None else f"epoch {epoch}"
             warnings.warn(
-                CheckpointWarning(f"fit: resuming from {start}, passing over {error}"),
+                CheckpointWarning(
+                    f"fit: resuming from {start}, passing over {error}"
+                    + ("" if where is None else f" (moved to {where.name})")
+                ),
                 stacklevel=4,
             )
         history: list[dict[str, Any]] = []
+        state = fresh
         if epoch is not None:
+            state = self.checkpoints.restore(fresh, epoch)
             history = self.folder.history_until(epoch, int(jax.device_get(state.step)))
         elif not (self.folder.path / CONFIG).is_file():
             raise FileNotFoundError(
@@ -185,7 +196,8 @@ class Recorder:
         self._history.append(row)
         for logger in self.loggers:
             logger.log(int(row["step"]), row)
-        self.writer.submit("logs", self._flush_logs)
+        if self._deferred:
+            self.writer.submit("logs", self._flush_logs)
         if self.checkpoints is not None and self._due(epoch):
             self._checkpoint(epoch, state, row[metric])
         self._redraw()
@@ -196,21 +208,31 @@ class Recorder:
             return epoch % every == 0
         return not self.writer.busy("checkpoint")
 
-    def _checkpoint(self, epoch: int, state: TrainState, metric: float) -> None:
-        """Checkpoint ``epoch``; at most one waits behind the one being written."""
+    def _checkpoint(self, epoch: int, state: TrainState, metric: Any) -> None:
+        """Checkpoint ``epoch``; at most one waits behind the one being written. An epoch
+        whose monitored value is not finite is saved without a metric (never the best)."""
         assert self.checkpoints is not None
         checkpoints = self.checkpoints
+        metric = float(metric) if math.isfinite(metric) else None
         tree = host_copy(state) if self.writer.asynchronous else state
         self.writer.submit(
             "checkpoint", lambda: checkpoints.save(epoch, tree, metric=metric), replace=False
         )
         self._saved_epoch = epoch
 
+    @property
+    def _deferred(self) -> list[FileLogger]:
+        """The built-in file loggers, made with ``autoflush=False``: the writer flushes them
+        (a user's logger is only ever called from the training thread)."""
+        return [
+            logger
+            for logger in self.loggers
+            if isinstance(logger, FileLogger) and not logger.autoflush
+        ]
+
     def _flush_logs(self) -> None:
-        for logger in self.loggers:
-            flush = getattr(logger, "flush", None)
-            if callable(flush):
-                flush()
+        for logger in self._deferred:
+            logger.flush()
 
     def _redraw(self) -> None:
         if self.folder is None or not self.writes or not self._history:
@@ -244,14 +266,22 @@ class Recorder:
         return self
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
-        """Finish every write (complete or rolled back), close the loggers and the writer."""
-        try:
-            self.writer.__exit__(kind, error, trace)
-        finally:
-            for logger in self.loggers:
-                logger.close()
-            if self.checkpoints is not None:
-                self.checkpoints.close()
+        """Finish every write (complete or rolled back), then close the loggers and the
+        orbax writer. The first error is raised, unless one is already on its way (it wins)."""
+        first: BaseException | None = None
+        for close in (lambda: self.writer.__exit__(kind, error, trace), *self._closers()):
+            try:
+                close()
+            except BaseException as failure:
+                first = first or failure
+        if first is not None and error is None:
+            raise first
+
+    def _closers(self) -> list[Callable[[], None]]:
+        closers = [logger.close for logger in self.loggers]
+        if self.checkpoints is not None and not self.writer.running():
+            closers.append(self.checkpoints.close)  # not under a save still going on
+        return closers
 
 
 class _Discard:

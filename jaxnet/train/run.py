@@ -60,7 +60,7 @@ class RunFolder:
 
     def write_config(self, config: dict[str, Any]) -> None:
         """Replace config.json with ``config``, atomically."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        atomic.make_folder(self.path)
         text = json.dumps(config, indent=2, sort_keys=True)
         atomic.write_text(self.path / CONFIG, text + "\n")
 
@@ -117,9 +117,12 @@ class RunFolder:
                     f"row per epoch 1..{epoch} (the newest checkpoint is at epoch {epoch})"
                 )
         if len(kept) < epoch:
+            has = f"has rows for epochs 1..{len(kept)}" if kept else "has no rows"
+            if not file.is_file():
+                has = "is missing"
             raise RunFolderError(
-                f"{file}: has rows for epochs 1..{len(kept)}, but the newest checkpoint is at "
-                f"epoch {epoch}: the rows of epochs {len(kept) + 1}..{epoch} are missing"
+                f"{file}: {has}, but the newest checkpoint is at epoch {epoch}: "
+                f"the rows of epochs {len(kept) + 1}..{epoch} are missing"
             )
         if epoch and kept[-1].get("step") != step:
             raise RunFolderError(
@@ -134,7 +137,7 @@ class RunFolder:
 
     def write_jsonl(self, name: str, rows: list[dict[str, Any]]) -> None:
         """Replace the file ``name`` with ``rows``, one JSON object per line, atomically."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        atomic.make_folder(self.path)
         atomic.write_text(self.path / name, "".join(json.dumps(row) + "\n" for row in rows))
 
 

@@ -7,8 +7,9 @@ plot or flushing the logs twice in a row would only write the older content firs
 decides what must not be replaced (checkpoints: ``fit`` skips or waits, see `busy`).
 
 A job's error is raised in the caller's thread at the next `submit`, `wait` or `close`; the jobs
-behind it are dropped. The worker is not a daemon, so a job that has started completes (or
-rolls itself back) before the interpreter exits, even after a second Ctrl-C.
+behind it are dropped. Leaving a ``with`` block by KeyboardInterrupt drops the jobs that have
+not started. The worker is not a daemon, so a job that has started completes (or rolls itself
+back) before the interpreter exits, even after a second Ctrl-C.
 
 Example:
     >>> done = []
@@ -55,8 +56,11 @@ class BackgroundWriter:
         if error is None:
             self.close()
             return
+        if isinstance(error, KeyboardInterrupt):  # a second Ctrl-C: only what started finishes
+            with self._changed:
+                self._queue.clear()
         with contextlib.suppress(Exception):  # an error is on its way: it says more
-            self.close()  # finish what started, then let that error propagate
+            self.close()
 
     def submit(self, key: str, job: Job, *, replace: bool = True) -> None:
         """Run ``job`` after the jobs before it. With ``replace``, a waiting job of the same
@@ -88,6 +92,11 @@ class BackgroundWriter:
         """Whether a job of ``key`` is waiting or running."""
         with self._changed:
             return self._running == key or self._waiting(key)
+
+    def running(self) -> bool:
+        """Whether a job is running now (one that started and has not finished)."""
+        with self._changed:
+            return self._running is not None
 
     def wait(self) -> None:
         """Block until every submitted job has run; raise the first error of one."""
@@ -125,7 +134,9 @@ class BackgroundWriter:
             raise error
 
     def _start(self) -> None:
-        if self._thread is None:
+        """Start the worker, again if it stopped (it stops when idle after the main thread
+        has ended, so that a writer nobody closed never keeps the interpreter alive)."""
+        if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._work, name="jaxnet-writer")
             self._thread.start()
 
