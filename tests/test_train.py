@@ -291,8 +291,9 @@ def test_fit_watches_its_epoch_for_retraces(monkeypatch):
     assert watched == ["fit's epoch"]
 
 
-def test_curves_are_redrawn_after_every_epoch_titled_with_the_run(tmp_path, monkeypatch):
+def test_curves_are_redrawn_during_the_run_titled_with_the_run(tmp_path, monkeypatch):
     from jaxnet import plot
+    from jaxnet.train import recorder
 
     drawn = []
 
@@ -304,17 +305,17 @@ def test_curves_are_redrawn_after_every_epoch_titled_with_the_run(tmp_path, monk
     monkeypatch.setattr(plot, "plot_curves", recording)
     seen = []
 
-    def look(row, ts):  # synchronous writes: the epoch's plot is on disk when callbacks run
+    def look(row, ts):  # synchronous writes: the plot is on disk when callbacks run
         seen.append((tmp_path / "my-run" / "curves.png").read_bytes()[:4])
 
-    _fit(
-        epochs=3,
-        run_dir=tmp_path / "my-run",
-        callbacks=[look],
-        checkpointing=jn.train.Checkpointing(asynchronous=False),
-    )
-    assert drawn == [(1, "my-run"), (2, "my-run"), (3, "my-run")]
-    assert seen == [b"\x89PNG"] * 3
+    sync = jn.train.Checkpointing(asynchronous=False)
+    _fit(epochs=3, run_dir=tmp_path / "my-run", callbacks=[look], checkpointing=sync)
+    assert seen == [b"\x89PNG"] * 3  # drawn after the first epoch: a crashed run has a plot
+    assert drawn[0] == (1, "my-run") and drawn[-1] == (3, "my-run")  # and the last rows
+    monkeypatch.setattr(recorder, "PLOT_INTERVAL_S", 0.0)
+    drawn.clear()
+    _fit(epochs=3, run_dir=tmp_path / "every", checkpointing=sync)
+    assert drawn == [(1, "every"), (2, "every"), (3, "every")]  # after every epoch
     job = recipes.build(recipes.make_config("xor", epochs=1))
     job.fit(run_dir=tmp_path / "xor-run", progress=False)
     assert drawn[-1] == (1, "xor")

@@ -1,10 +1,17 @@
 """scikit-learn's embedded datasets: digits, iris and breast cancer (shipped with it, no network).
 
-scikit-learn is imported inside each loader: it takes about a second to import, and
-``import jaxnet`` should not pay for it.
+scikit-learn is imported inside each loader: it takes one to two seconds to import, and
+``import jaxnet`` should not pay for it. The digits, which ``jaxnet train`` loads every time,
+are read straight from the CSV file scikit-learn ships (``sklearn/datasets/data/digits.csv.gz``,
+what its ``load_digits`` reads) without importing it.
 """
 
+import gzip
+import importlib.util
+import pathlib
 from typing import Any
+
+import numpy as np
 
 from .dataset import Source
 
@@ -24,9 +31,26 @@ def digits(seed: int = 0) -> Source:
       (1797, 64)
     """
     del seed
-    from sklearn.datasets import load_digits
+    table = _read_digits_csv()  # (1797, 65): 64 pixels, then the label
+    return Source(
+        x=table[:, :-1],
+        y=table[:, -1].astype(int),
+        task="classification",
+        num_classes=10,
+        target_names=tuple(str(digit) for digit in range(10)),
+        feature_names=tuple(f"pixel_{row}_{col}" for row in range(8) for col in range(8)),
+        image_shape=(8, 8, 1),
+    )
 
-    return _classification(load_digits(), num_classes=10, image_shape=(8, 8, 1))
+
+def _read_digits_csv() -> np.ndarray:
+    """scikit-learn's ``digits.csv.gz`` as a float array, found without importing sklearn."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the digits data set needs scikit-learn: pip install scikit-learn")
+    file = pathlib.Path(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
+    with gzip.open(file, "rt") as text:
+        return np.loadtxt(text, delimiter=",")
 
 
 def iris(seed: int = 0) -> Source:

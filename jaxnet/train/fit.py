@@ -421,7 +421,6 @@ def fit(
         )
 
     optimizer = with_precision(freeze(optimizer, trainable), precision)
-    fresh = TrainState.create(net, optimizer, (None, *data.feature_shape), key=jax.random.key(seed))
     settings = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "monitor": monitor}
     settings["precision"] = check_precision(precision)
     if mesh is not None:
@@ -438,6 +437,10 @@ def fit(
     )
     stop, stopped = _StopRequest(), "completed"
     with run:  # on the way out, every write has completed or been rolled back
+        run.warm_up()  # orbax and matplotlib load in the writer thread while init compiles
+        fresh = TrainState.create(
+            net, optimizer, (None, *data.feature_shape), key=jax.random.key(seed)
+        )
         train_state, history = run.start(fresh)
         train_step = make_train_step(net, loss, optimizer, metrics=metric_fns, precision=precision)
         x = jax.ShapeDtypeStruct((batch_size, *data.feature_shape), data.x_train.dtype)

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import math
 import pathlib
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -30,6 +31,12 @@ from jaxnet.train.loggers import FileLogger, Logger, make_logger
 from jaxnet.train.run import CHECKPOINTS, CONFIG, CURVES, RunFolder
 from jaxnet.train.state import TrainState
 from jaxnet.train.writer import BackgroundWriter
+
+__all__ = ["PLOT_INTERVAL_S", "CheckpointWarning", "Checkpointing", "Recorder"]
+
+PLOT_INTERVAL_S = 1.0
+"""The least time between two redraws of curves.png during a run (the last rows are always
+drawn when it ends)."""
 
 
 class CheckpointWarning(UserWarning):
@@ -109,30 +116,37 @@ class Recorder:
         self.writer = BackgroundWriter(asynchronous=not synchronous)
         self._saved_epoch: int | None = None
         self._history: list[dict[str, Any]] = []
+        self._plotted_at, self._plotted_rows = -math.inf, 0  # when, and how many rows
 
     # ------------------------------------------------------------------------- start
 
     def start(self, fresh: TrainState) -> tuple[TrainState, list[dict[str, Any]]]:
         """The state and history to start from: fresh, or the newest verified checkpoint when
         resuming; writes config.json and opens the loggers."""
-        state, history = fresh, list[dict[str, Any]]()
+        state: TrainState = fresh
+        history: list[dict[str, Any]] = []
         if self.folder is not None:
             state, history = self._resume(fresh) if self.resume else self._fresh_folder(fresh)
-        self._history = list(history)
+        self._history = history  # the list fit appends each epoch's row to
         self.loggers = [self._open_logger(spec, history) for spec in self._logger_specs]
         if self.folder is not None and self.writes:
             self.loggers.insert(0, self._open_logger("jsonl", history))
-        if self.checkpoints is not None and self.writer.asynchronous:
-            self.writer.submit("warm-up", self._warm_up)
         return state, history
 
+    def warm_up(self) -> None:
+        """Start importing orbax and matplotlib and making the orbax writer in the writer
+        thread, to overlap with the compilation of init and the first epoch: together about
+        1.5 s of CPU the first time, which the first checkpoint and plot would otherwise wait."""
+        if self.checkpoints is not None and self.writer.asynchronous:
+            self.writer.submit("warm-up", self._warm_up)
+
     def _warm_up(self) -> None:
-        """Import matplotlib and make the orbax writer while the first epoch compiles: both
-        take about a second the first time, which the first checkpoint and plot would wait."""
         assert self.checkpoints is not None
         self.checkpoints.warm_up()
         if self.writes:
-            import jaxnet.plot  # noqa: F401
+            from jaxnet.plot import prepare
+
+            prepare()
 
     def _clean(self) -> None:
         if self.folder is not None and self.writes:
@@ -192,8 +206,8 @@ class Recorder:
     # ------------------------------------------------------------------------- epochs
 
     def record(self, epoch: int, state: TrainState, row: dict[str, Any], metric: str) -> None:
-        """After an epoch: log the row, checkpoint when due, redraw the plot."""
-        self._history.append(row)
+        """After an epoch (whose ``row`` fit has appended to the history): log the row,
+        checkpoint when due, redraw the plot."""
         for logger in self.loggers:
             logger.log(int(row["step"]), row)
         if self._deferred:
@@ -234,9 +248,16 @@ class Recorder:
         for logger in self._deferred:
             logger.flush()
 
-    def _redraw(self) -> None:
-        if self.folder is None or not self.writes or not self._history:
+    def _redraw(self, *, final: bool = False) -> None:
+        """Redraw curves.png with the rows so far: after an epoch at most every
+        `PLOT_INTERVAL_S` (a redraw costs about 0.3 s of CPU, more than a small epoch), and
+        at the end if the last rows are not drawn yet."""
+        if self.folder is None or not self.writes or len(self._history) == self._plotted_rows:
             return
+        now = time.monotonic()
+        if not final and now - self._plotted_at < PLOT_INTERVAL_S:
+            return
+        self._plotted_at, self._plotted_rows = now, len(self._history)
         rows, path, title = list(self._history), self.folder.path / CURVES, self.title
 
         def draw() -> None:
@@ -247,11 +268,13 @@ class Recorder:
         self.writer.submit("plot", draw)
 
     def finish(self, state: TrainState, row: Mapping[str, Any] | None, metric: str) -> None:
-        """After the last epoch (or a stop): checkpoint it if it was not, wait for every write."""
+        """After the last epoch (or a stop): checkpoint it if it was not, draw the last rows,
+        wait for every write."""
         if self.checkpoints is not None and row is not None:
             epoch = int(row["epoch"])
             if self._saved_epoch != epoch:
                 self._checkpoint(epoch, state, row[metric])
+        self._redraw(final=True)
         self.writer.wait()
 
     def last_checkpoint(self) -> pathlib.Path | None:
@@ -292,6 +315,3 @@ class _Discard:
 
     def close(self) -> None:
         pass
-
-
-__all__ = ["CheckpointWarning", "Checkpointing", "Recorder"]
