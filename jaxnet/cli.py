@@ -188,6 +188,10 @@ def _check_run_flags(args: argparse.Namespace) -> None:
 
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every must be an int >= 1, got {args.checkpoint_every}")
+    if args.tensorboard:
+        from jaxnet.train.loggers import check_logger
+
+        check_logger("tensorboard", args.out or args.resume or ".")  # the extra is installed
     if args.devices is None:
         return
     if args.devices < 1:

@@ -1,6 +1,7 @@
 """Bad input to ``fit`` is one clear error, raised before anything is written or compiled."""
 
 import re
+import sys
 
 import numpy as np
 import optax
@@ -157,3 +158,20 @@ def test_one_logit_with_binary_labels_still_trains():
     binary = jn.data.from_arrays(XOR.x_train, XOR.y_train.astype(np.float32))  # (n, 1) floats
     assert _fit(jn.nn.Dense(1), binary, loss=loss).stopped == "completed"
     assert _fit(jn.nn.Dense(3)).stopped == "completed"  # an unused third class
+
+
+def test_a_missing_tensorboard_extra_is_said_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)  # as if it were not installed
+    message = "TensorBoard logging needs tensorboardX: pip install 'jaxnet-functional[tensorboard]'"
+    with pytest.raises(ImportError, match=f"^{re.escape(message)}$"):
+        jn.train.fit(
+            jn.serial(jn.nn.Dense(2)),
+            jn.data.load("xor"),
+            optimizer=optax.sgd(0.1),
+            loss=jn.losses.softmax_cross_entropy,
+            epochs=1,
+            run_dir=tmp_path / "run",
+            loggers=["tensorboard"],
+            progress=False,
+        )
+    assert not (tmp_path / "run").exists()

@@ -47,7 +47,7 @@ from jaxnet.train.epoch import (
 )
 from jaxnet.train.freeze import Trainable, freeze
 from jaxnet.train.guard import explain_nonfinite
-from jaxnet.train.loggers import Logger
+from jaxnet.train.loggers import Logger, check_logger
 from jaxnet.train.precision import check_precision, dynamic_loss_scale
 from jaxnet.train.recorder import Checkpointing, Recorder
 from jaxnet.train.retrace import watch_retraces
@@ -432,7 +432,7 @@ def fit(
         resume=resume,
         checkpointing=_check_checkpointing(checkpointing),
         mode=_mode_for(monitor, None),
-        loggers=_check_loggers(loggers),
+        loggers=_check_loggers(loggers, run_dir),
         title=str((config or {}).get("recipe", "")),
     )
     stop, stopped = _StopRequest(), "completed"
@@ -522,12 +522,14 @@ def _check_checkpointing(checkpointing: Any) -> Checkpointing:
     return checkpointing
 
 
-def _check_loggers(loggers: Any) -> list[Any]:
+def _check_loggers(loggers: Any, run_dir: Any) -> list[Any]:
     if isinstance(loggers, str) or not isinstance(loggers, Sequence):
         raise TypeError(
             f"fit: loggers must be a list of logger names or objects, such as "
             f"['tensorboard'], got {loggers!r}"
         )
+    for spec in loggers:
+        check_logger(spec, run_dir)
     return list(loggers)
 
 

@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import numbers
@@ -448,19 +449,30 @@ def make_logger(
         >>> (run_dir / "metrics.csv").read_text()
         'epoch,step\\n1,5\\n'
     """
+    check_logger(spec, run_dir)
+    if not isinstance(spec, str):
+        return spec
+    target = pathlib.Path(run_dir or ".") / BUILTIN_LOGGERS[spec]
+    if spec == "tensorboard":
+        return TensorBoardLogger(target, purge_step=int(history[-1]["step"]) + 1 if history else 0)
+    kind = JsonLinesLogger if spec == "jsonl" else CsvLogger
+    return kind(target, rows=history, autoflush=autoflush)
+
+
+def check_logger(spec: object, run_dir: pathlib.Path | str | None) -> None:
+    """The errors `make_logger` would raise for ``spec``, without building anything, so that
+    ``fit`` reports them before it writes a file: an unknown name, a name without
+    ``run_dir``, a missing tensorboardX, or an object that is not a logger."""
     if not isinstance(spec, str):
         _check_logger(spec)
-        return spec
+        return
     if spec not in BUILTIN_LOGGERS:
         names = ", ".join(map(repr, BUILTIN_LOGGERS))
         raise ValueError(f"fit: unknown logger {spec!r}; the built-in loggers are {names}")
     if run_dir is None:
         raise ValueError(f"fit: logger {spec!r} writes into the run folder; pass run_dir=...")
-    target = pathlib.Path(run_dir) / BUILTIN_LOGGERS[spec]
-    if spec == "tensorboard":
-        return TensorBoardLogger(target, purge_step=int(history[-1]["step"]) + 1 if history else 0)
-    kind = JsonLinesLogger if spec == "jsonl" else CsvLogger
-    return kind(target, rows=history, autoflush=autoflush)
+    if spec == "tensorboard" and importlib.util.find_spec("tensorboardX") is None:
+        raise ImportError(TENSORBOARD_MISSING)
 
 
 def _check_logger(spec: object) -> None:
