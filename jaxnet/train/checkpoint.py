@@ -12,9 +12,10 @@ one folder per step::
       200/ ...
 
 - **Atomic.** `save` writes into a hidden temporary sibling folder (`.tmp-<step>-*`), writes
-  the manifest, verifies the folder against it, ``fsync``s every file and folder and only then
-  renames it to `<step>`. An interrupted or failed save (kill -9, a full disk) never touches
-  an existing checkpoint; what it leaves is a `.tmp-*` folder, never a step folder.
+  the manifest (size and sha256 of every file as read back), ``fsync``s every file and
+  folder and only then renames it to `<step>`. An interrupted or failed save (kill -9, a
+  full disk) never touches an existing checkpoint; what it leaves is a `.tmp-*` folder,
+  never a step folder.
 - **Verified.** `restore` checks the folder against the manifest before orbax reads a byte:
   a truncated, modified, extra or missing file, a missing, edited or cut-off manifest, a
   symbolic link or a manifest path that escapes the folder raises `CheckpointError` naming
@@ -343,11 +344,11 @@ class Checkpointer:
     ) -> pathlib.Path:
         """Writes ``tree`` as the checkpoint of ``step``, atomically, then applies retention.
 
-        Blocks until the checkpoint is on disk, verified and ``fsync``ed. If anything fails,
-        the temporary folder is removed and earlier checkpoints are untouched. A damaged folder
-        of the same step (no manifest, or files that fail verification) is replaced. With
-        several processes, every process must call it (each writes its shards; process 0
-        finishes the folder).
+        Blocks until the checkpoint is on disk, hashed into its manifest and ``fsync``ed. If
+        anything fails, the temporary folder is removed and earlier checkpoints are untouched.
+        A damaged folder of the same step (no manifest, or files that fail verification) is
+        replaced. With several processes, every process must call it (each writes its
+        shards; process 0 finishes the folder).
 
         Args:
             step: training step, a non-negative int; names the folder ``directory/<step>``.
