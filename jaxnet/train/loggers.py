@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import abc
 import csv
 import importlib.util
 import io
@@ -131,7 +132,7 @@ def _remove_own_leftovers(path: pathlib.Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-class FileLogger(_Closable):
+class FileLogger(_Closable, abc.ABC):
     """A logger whose rows live in memory and whose file is rewritten whole, atomically:
     at every ``log`` (``autoflush``), or at `flush` and ``close`` (``fit``'s writer thread
     flushes while training goes on; the lock keeps ``log`` and ``flush`` apart)."""
@@ -144,8 +145,9 @@ class FileLogger(_Closable):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _remove_own_leftovers(self.path)
 
+    @abc.abstractmethod
     def _text(self) -> str:
-        raise NotImplementedError  # the subclass's whole file
+        """The whole file, as the subclass writes it."""
 
     def _store(self, text: Callable[[], str], commit: Callable[[], None]) -> None:
         """With autoflush, write ``text()`` and then ``commit`` the new rows (a failed write
