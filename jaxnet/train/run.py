@@ -131,10 +131,6 @@ class RunFolder:
             )
         return kept
 
-    def write_metrics(self, rows: list[dict[str, Any]]) -> None:
-        """Replace metrics.jsonl with ``rows``, atomically."""
-        self.write_jsonl(METRICS, rows)
-
     def write_jsonl(self, name: str, rows: list[dict[str, Any]]) -> None:
         """Replace the file ``name`` with ``rows``, one JSON object per line, atomically."""
         atomic.make_folder(self.path)
