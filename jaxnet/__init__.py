@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names as mypy and editors see them; at run time __getattr__ imports them
     from jaxnet import data, distributed, losses, metrics, nn, recipes, sweep, train
+    from jaxnet.config import ConfigError, from_config, to_config
     from jaxnet.core import (
         ApplyFn,
         CaptureFn,
@@ -38,6 +39,8 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time __getat
         residual,
         serial,
     )
+    from jaxnet.describe import register_layer
+    from jaxnet.export import export
     from jaxnet.summary import SummaryRow, summary, summary_rows
 
 __version__ = "0.1.0"
@@ -45,6 +48,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ApplyFn",
     "CaptureFn",
+    "ConfigError",
     "InitFn",
     "Layer",
     "Params",
@@ -56,6 +60,8 @@ __all__ = [
     "data",
     "distributed",
     "elementwise",
+    "export",
+    "from_config",
     "intermediates",
     "losses",
     "metrics",
@@ -64,23 +70,35 @@ __all__ = [
     "output_shape",
     "parallel",
     "recipes",
+    "register_layer",
     "residual",
     "serial",
     "summary",
     "summary_rows",
     "sweep",
+    "to_config",
     "train",
 ]
 
 _SUBMODULES = frozenset(
     {"data", "distributed", "losses", "metrics", "nn", "recipes", "sweep", "train"}
 )
-_SUMMARY_NAMES = ("SummaryRow", "summary", "summary_rows")
+_MODULE_OF = {
+    "SummaryRow": "jaxnet.summary",
+    "summary": "jaxnet.summary",
+    "summary_rows": "jaxnet.summary",
+    "ConfigError": "jaxnet.config",
+    "from_config": "jaxnet.config",
+    "to_config": "jaxnet.config",
+    "register_layer": "jaxnet.describe",
+    "export": "jaxnet.export",
+}
 _NAME_MODULES = {  # every other public name comes from jaxnet.core
-    name: "jaxnet.summary" if name in _SUMMARY_NAMES else "jaxnet.core"
+    name: _MODULE_OF.get(name, "jaxnet.core")
     for name in __all__
     if name not in _SUBMODULES and name != "__version__"
 }
+_FUNCTIONS_NAMED_LIKE_THEIR_MODULE = frozenset({"summary", "export"})
 
 
 def __getattr__(name: str) -> Any:
@@ -100,7 +118,8 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """The ``jaxnet`` module, whose ``summary`` stays the function ``jaxnet.summary.summary``.
+    """The ``jaxnet`` module, whose ``summary`` and ``export`` stay the functions
+    ``jaxnet.summary.summary`` and ``jaxnet.export.export``.
 
     Importing a submodule binds it on its package, so the first ``import jaxnet.summary`` (by
     anyone, e.g. a doctest runner) would rebind ``jn.summary`` to the module; eager imports
@@ -109,8 +128,8 @@ class _Package(types.ModuleType):
     """
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "summary" and isinstance(value, types.ModuleType):
-            value = value.summary
+        if name in _FUNCTIONS_NAMED_LIKE_THEIR_MODULE and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
         super().__setattr__(name, value)
 
 

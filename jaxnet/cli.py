@@ -1,4 +1,5 @@
-"""The ``jaxnet`` command: train recipes, list them, summarize them, evaluate run folders.
+"""The ``jaxnet`` command: train recipes, list them, summarize them; evaluate, predict with
+and export the model of a run folder (:mod:`jaxnet.cli_model`).
 
 Every error is one line on stderr (``jaxnet: error: ...``), without a traceback, and the exit
 status says what kind it was:
@@ -28,7 +29,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
-from jaxnet import __version__
+from jaxnet import __version__, cli_model
 
 OK, RUN_ERROR, USAGE_ERROR, IO_ERROR, INTERRUPTED = 0, 1, 2, 74, 130
 
@@ -52,9 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     recipes.add_argument("--markdown", action="store_true", help="the table of docs/cli.md")
     summary = commands.add_parser("summary", help="print a recipe's model table")
     summary.add_argument("recipe")
-    evaluate = commands.add_parser("evaluate", help="evaluate a run folder on its test split")
-    evaluate.add_argument("run_dir")
-    evaluate.add_argument("--which", choices=("latest", "best"), default="latest")
+    cli_model.add_commands(commands)
     return parser
 
 
@@ -67,7 +66,7 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     train.add_argument("--width", type=int, help="units per hidden layer")
     train.add_argument("--depth", type=int, help="hidden layers (0 = a linear model)")
     train.add_argument("--activation", help="relu, tanh, sigmoid, ...")
-    train.add_argument("--optimizer", help="adam, sgd or momentum")
+    train.add_argument("--optimizer", help="adam, adamw, sgd, momentum or rmsprop")
     train.add_argument("--seed", type=int, help="seeds init, shuffling and the split")
     train.add_argument("--precision", help="compute dtype: float32, bfloat16 or float16")
     train.add_argument("--cell", help="recurrent recipes: lstm, gru or rnn")
@@ -115,11 +114,11 @@ def _comma_list(kind: type) -> Any:
 
 def _sweep(args: argparse.Namespace) -> int:
     """``jaxnet sweep``: many variants of a recipe in one compiled program."""
-    from jaxnet import sweep, train
+    from jaxnet import recipes, sweep, train
 
     out = args.out or train.default_run_dir(f"sweep-{args.recipe}")
     settings = {k: getattr(args, k) for k in ("epochs", "batch_size", "optimizer", "activation")}
-    rows = sweep.grid(
+    rows = recipes.grid(
         args.recipe,
         learning_rates=args.lr,
         seeds=args.seeds,
@@ -378,30 +377,14 @@ def _summary(args: argparse.Namespace) -> int:
     return OK
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    """``jaxnet evaluate RUN_DIR``: rebuild the net, restore a checkpoint, test it."""
-    import jax
-
-    from jaxnet import recipes, train
-
-    loaded = train.load(args.run_dir, which=args.which)
-    job = recipes.build(loaded.config)
-    eval_step = jax.jit(train.make_eval_step(job.net, job.loss, metrics=job.metrics))
-    results = train.evaluate(eval_step, loaded.train_state, job.data.x_test, job.data.y_test)
-    epoch = int(loaded.train_state.step) // max(job.data.num_train // job.config["batch_size"], 1)
-    print(
-        f"{args.run_dir} ({args.which}, epoch {epoch}): "
-        + ", ".join(f"test_{k} {v:.4f}" for k, v in results.items())
-    )
-    return OK
-
-
 _COMMANDS = {
     "train": _train,
     "sweep": _sweep,
     "recipes": _recipes,
     "summary": _summary,
-    "evaluate": _evaluate,
+    "evaluate": cli_model.evaluate,
+    "predict": cli_model.predict,
+    "export": cli_model.export,
 }
 
 

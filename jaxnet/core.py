@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnet.describe import Spec, described
+
 Array = jax.Array
 Shape = tuple[int | None, ...]
 """An array shape whose batch axis (the first) may be ``None`` for unknown."""
@@ -79,6 +81,9 @@ class Layer(NamedTuple):
       capture: for combinators, ``apply`` that also returns every sublayer's output by relative
         path (``{"dense_0": y0, "serial_0/dense_0": ...}``, in the order computed); ``None`` for a
         leaf. Used by :func:`intermediates`.
+      spec: how the layer was built (its registered constructor and arguments), set by every
+        built-in constructor and by :func:`jaxnet.register_layer`; ``None`` for a layer built
+        by hand. :func:`jaxnet.to_config` writes it as JSON.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -94,6 +99,7 @@ class Layer(NamedTuple):
     fixed_name: bool = False
     sublayers: Callable[[Shape], list[tuple[str, Layer, Shape]]] | None = None
     capture: CaptureFn | None = None
+    spec: Spec | None = None
 
 
 class CaptureFn(Protocol):
@@ -395,6 +401,7 @@ def _put(tree: dict[str, Any], name: str, value: dict[str, Any]) -> None:
         tree[name] = value
 
 
+@described("serial")
 def serial(*layers: Layer) -> Layer:
     """Chain layers: the output of each is the input of the next (stax's ``serial``).
 
@@ -489,6 +496,7 @@ def _combine_shapes(shapes: list[Shape], combine: str) -> Shape:
     return (*first[:-1], width)
 
 
+@described("parallel")
 def parallel(*layers: Layer, combine: str = "concat") -> Layer:
     """Feed the same input to every branch, then concatenate or sum their outputs.
 
@@ -554,6 +562,7 @@ def parallel(*layers: Layer, combine: str = "concat") -> Layer:
     return Layer(init, apply, "parallel", sublayers=sublayers, capture=capture)
 
 
+@described("residual")
 def residual(layer: Layer) -> Layer:
     """A skip connection: ``y = x + layer(x)``; the layer must keep the shape of its input.
 
@@ -601,6 +610,7 @@ def residual(layer: Layer) -> Layer:
     return Layer(init, apply, "residual", sublayers=sublayers, capture=capture)
 
 
+@described("named")
 def named(name: str, layer: Layer) -> Layer:
     """Give a layer a name of your own, used as its key in params and in error paths.
 
@@ -676,6 +686,7 @@ def output_shape(layer: Layer, input_shape: Sequence[int | None]) -> Shape:
     return result[0]
 
 
+@described("elementwise")
 def elementwise(fn: Callable[[Array], Array], name: str) -> Layer:
     """A layer without parameters that applies ``fn`` to its input and keeps its shape.
 

@@ -75,7 +75,7 @@ def plot_sweep(
     with the min-max range shaded.
 
     Args:
-      rows: :func:`jaxnet.sweep.grid`'s rows.
+      rows: :func:`jaxnet.recipes.grid`'s rows.
       path: the PNG file to write.
       metric: the history key to plot; default ``test_accuracy`` if present, else ``test_loss``.
       title: the figure title.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
@@ -16,10 +17,11 @@ from typing import Any, NamedTuple
 
 import optax
 
-from jaxnet import losses, metrics, nn
+from jaxnet import losses, metrics, nn, sweep
 from jaxnet.core import Layer, residual, serial
 from jaxnet.data import Dataset, load, persistence_mse
 from jaxnet.train.fit import FitResult, fit, initial_state
+from jaxnet.train.optimizers import OPTIMIZERS, momentum, optimizer
 from jaxnet.train.precision import check_precision
 from jaxnet.train.state import TrainState
 
@@ -34,6 +36,7 @@ __all__ = [
     "check_config",
     "cnn",
     "get",
+    "grid",
     "make_config",
     "mlp",
     "momentum",
@@ -56,17 +59,6 @@ ACTIVATIONS: Mapping[str, Layer] = MappingProxyType(
     }
 )
 """The activations a recipe's ``--activation`` flag accepts."""
-
-
-def momentum(learning_rate: Any) -> optax.GradientTransformation:
-    """SGD with momentum 0.9 (Polyak's heavy ball), the usual companion of plain SGD."""
-    return optax.sgd(learning_rate, momentum=0.9)
-
-
-OPTIMIZERS: Mapping[str, Callable[..., optax.GradientTransformation]] = MappingProxyType(
-    {"adam": optax.adam, "sgd": optax.sgd, "momentum": momentum}
-)
-"""The optimizers a config may name; each is called as ``OPTIMIZERS[name](learning_rate=η)``."""
 
 
 def mlp(width: int, depth: int, activation: str, out_features: int) -> Layer:
@@ -374,8 +366,97 @@ def build(config: Mapping[str, Any]) -> Job:
     net = _build_net(recipe.architecture, config, data, out)
     loss = losses.softmax_cross_entropy if classify else losses.mse
     metric_fns = {"accuracy": metrics.accuracy} if classify else {}
-    optimizer = OPTIMIZERS[config["optimizer"]](learning_rate=config["lr"])
+    transformation = optimizer(config["optimizer"], learning_rate=config["lr"])
     baselines = {}
     if data.name == "temperature_forecast":  # tomorrow = today: what a forecast must beat
         baselines["persistence test_loss"] = persistence_mse(data)
-    return Job(config, net, data, loss, metric_fns, optimizer, baselines)
+    return Job(config, net, data, loss, metric_fns, transformation, baselines)
+
+
+def grid(
+    recipe: str,
+    *,
+    learning_rates: Sequence[float],
+    seeds: int = 1,
+    widths: Sequence[int] | None = None,
+    depths: Sequence[int] | None = None,
+    run_dir: Any = None,
+    progress: bool = False,
+    **overrides: Any,
+) -> list[dict[str, Any]]:
+    """Sweep a recipe: every width × depth as its own program, every η × seed vmapped in it
+    (:func:`jaxnet.sweep.fit_many`).
+
+    Args:
+      recipe: a recipe name (``jaxnet recipes``).
+      learning_rates: the η values.
+      seeds: how many seeds (0, 1, ..., seeds - 1).
+      widths, depths: the architectures; default the recipe's.
+      run_dir: if given, writes ``config.json``, ``results.jsonl`` (one line per member) and
+        ``sweep.png`` there.
+      progress: show progress bars.
+      **overrides: other recipe settings (``epochs``, ``batch_size``, ``optimizer``, ...).
+
+    Returns:
+      One dict per member: width, depth, lr, seed, the final history row, and the step it
+      diverged at (or None).
+
+    Raises:
+      ValueError: for an unknown recipe or a bad setting (checked before any training).
+    """
+    from jaxnet.train.run import RunFolder
+
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise ValueError(f"seeds must be a positive int (how many), got {seeds!r}")
+    base = make_config(recipe, **overrides)
+    shapes = list(itertools.product(widths or [base["width"]], depths or [base["depth"]]))
+    configs = [make_config(recipe, **{**overrides, "width": w, "depth": d}) for w, d in shapes]
+    sweep.check_members(learning_rates, list(range(seeds)))
+    folder = None if run_dir is None else RunFolder(run_dir)
+    if folder is not None:
+        folder.write_config(
+            {
+                **base,
+                "sweep": {
+                    "lr": list(learning_rates),
+                    "seeds": seeds,
+                    "width": [w for w, _ in shapes],
+                    "depth": [d for _, d in shapes],
+                },
+            }
+        )
+    rows: list[dict[str, Any]] = []
+    for config in configs:
+        job = build(config)
+        result = sweep.fit_many(
+            job.net,
+            job.data,
+            optimizer=OPTIMIZERS[config["optimizer"]],
+            learning_rates=learning_rates,
+            seeds=range(seeds),
+            loss=job.loss,
+            metrics=job.metrics,
+            epochs=config["epochs"],
+            batch_size=config["batch_size"],
+            progress=progress,
+        )
+        for member, history, diverged in zip(
+            result.members, result.history, result.diverged_at, strict=True
+        ):
+            rows.append(
+                {
+                    "width": config["width"],
+                    "depth": config["depth"],
+                    "lr": member.learning_rate,
+                    "seed": member.seed,
+                    **history[-1],
+                    "diverged_at": diverged,
+                    "program_seconds": result.seconds,
+                }
+            )
+    if folder is not None:
+        folder.write_jsonl("results.jsonl", rows)
+        from jaxnet.plot import plot_sweep
+
+        plot_sweep(rows, folder.path / "sweep.png", title=recipe)
+    return rows

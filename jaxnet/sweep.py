@@ -30,7 +30,6 @@ __all__ = [
     "OptimizerFn",
     "SweepResult",
     "fit_many",
-    "grid",
     "initial_states",
     "results_table",
 ]
@@ -74,7 +73,12 @@ class SweepResult(NamedTuple):
         return [rows[-1][metric] for rows in self.history]
 
 
-def _check_members(learning_rates: Sequence[float], seeds: Sequence[int]) -> list[Member]:
+def check_members(learning_rates: Sequence[float], seeds: Sequence[int]) -> list[Member]:
+    """Every (η, seed) pair as a :class:`Member`, after checking both lists (before training).
+
+    Raises:
+      ValueError: for an empty list, an η that is not a finite positive number, or a bad seed.
+    """
     if not learning_rates or not seeds:
         raise ValueError("fit_many: needs at least one learning rate and one seed")
     for lr in learning_rates:
@@ -137,7 +141,7 @@ def fit_many(
       ValueError: for an empty grid, a learning rate <= 0, a negative seed, or a batch size
         larger than the training split.
     """
-    members = _check_members(learning_rates, seeds)
+    members = check_members(learning_rates, seeds)
     if not 0 < batch_size <= data.num_train:
         raise ValueError(
             f"fit_many: batch_size must be in [1, {data.num_train}], got {batch_size!r}"
@@ -191,94 +195,3 @@ def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> 
         "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in cells
     ]
     return "\n".join(lines)
-
-
-def grid(
-    recipe: str,
-    *,
-    learning_rates: Sequence[float],
-    seeds: int = 1,
-    widths: Sequence[int] | None = None,
-    depths: Sequence[int] | None = None,
-    run_dir: Any = None,
-    progress: bool = False,
-    **overrides: Any,
-) -> list[dict[str, Any]]:
-    """Sweep a recipe: every width × depth as its own program, every η × seed vmapped in it.
-
-    Args:
-      recipe: a recipe name (``jaxnet recipes``).
-      learning_rates: the η values.
-      seeds: how many seeds (0, 1, ..., seeds - 1).
-      widths, depths: the architectures; default the recipe's.
-      run_dir: if given, writes ``config.json``, ``results.jsonl`` (one line per member) and
-        ``sweep.png`` there.
-      progress: show progress bars.
-      **overrides: other recipe settings (``epochs``, ``batch_size``, ``optimizer``, ...).
-
-    Returns:
-      One dict per member: width, depth, lr, seed, the final history row, and the step it
-      diverged at (or None).
-
-    Raises:
-      ValueError: for an unknown recipe or a bad setting (checked before any training).
-    """
-    from jaxnet import recipes
-    from jaxnet.train.run import RunFolder
-
-    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
-        raise ValueError(f"seeds must be a positive int (how many), got {seeds!r}")
-    base = recipes.make_config(recipe, **overrides)
-    shapes = list(itertools.product(widths or [base["width"]], depths or [base["depth"]]))
-    configs = [
-        recipes.make_config(recipe, **{**overrides, "width": w, "depth": d}) for w, d in shapes
-    ]
-    _check_members(learning_rates, list(range(seeds)))
-    folder = None if run_dir is None else RunFolder(run_dir)
-    if folder is not None:
-        folder.write_config(
-            {
-                **base,
-                "sweep": {
-                    "lr": list(learning_rates),
-                    "seeds": seeds,
-                    "width": [w for w, _ in shapes],
-                    "depth": [d for _, d in shapes],
-                },
-            }
-        )
-    rows: list[dict[str, Any]] = []
-    for config in configs:
-        job = recipes.build(config)
-        result = fit_many(
-            job.net,
-            job.data,
-            optimizer=recipes.OPTIMIZERS[config["optimizer"]],
-            learning_rates=learning_rates,
-            seeds=range(seeds),
-            loss=job.loss,
-            metrics=job.metrics,
-            epochs=config["epochs"],
-            batch_size=config["batch_size"],
-            progress=progress,
-        )
-        for member, history, diverged in zip(
-            result.members, result.history, result.diverged_at, strict=True
-        ):
-            rows.append(
-                {
-                    "width": config["width"],
-                    "depth": config["depth"],
-                    "lr": member.learning_rate,
-                    "seed": member.seed,
-                    **history[-1],
-                    "diverged_at": diverged,
-                    "program_seconds": result.seconds,
-                }
-            )
-    if folder is not None:
-        folder.write_jsonl("results.jsonl", rows)
-        from jaxnet.plot import plot_sweep
-
-        plot_sweep(rows, folder.path / "sweep.png", title=recipe)
-    return rows

@@ -4,7 +4,8 @@ For each case: the shape ``init`` declares equals the shape ``apply`` returns (a
 unknown batch size); params and state are nested dicts with readable keys; ``apply`` agrees
 with an independent NumPy reference; it works under ``jit`` (without retracing on the second
 call), ``vmap`` and ``grad``; and finite differences (``jax.test_util.check_grads``) confirm
-its gradients. Use it as::
+its gradients; and the layer goes through :func:`jaxnet.to_config` and back unchanged. Use it
+as::
 
     @pytest.mark.parametrize("check", contract.CHECKS, ids=contract.CHECK_IDS)
     @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -12,6 +13,7 @@ its gradients. Use it as::
         check(case)
 """
 
+import json
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -141,6 +143,24 @@ def check_finite_differences(case: Case, key: jax.Array) -> None:
             check_grads(lambda p: forward(p, x), (params,), order=2, modes=("fwd", "rev"), eps=1e-4)
 
 
+def check_config_round_trip(case: Case, key: jax.Array) -> None:
+    """``from_config(to_config(layer))`` through JSON text: the same params and state from the
+    same key, the same outputs, and the same config again."""
+    config = jn.to_config(case.layer)
+    rebuilt = jn.from_config(json.loads(json.dumps(config)))
+    assert jn.to_config(rebuilt) == config
+    out_shape, params, state, x = _setup(case, key)
+    again = rebuilt.init(key, case.input_shape)
+    assert again[0] == out_shape
+    for mine, theirs in ((params, again[1]), (state, again[2])):
+        assert jax.tree.structure(mine) == jax.tree.structure(theirs)
+        for a, b in zip(jax.tree.leaves(mine), jax.tree.leaves(theirs), strict=True):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        rebuilt.apply(params, state, x)[0], case.layer.apply(params, state, x)[0]
+    )
+
+
 def _to_float64(a: jax.Array) -> jax.Array:
     return a.astype(jnp.float64) if jnp.issubdtype(a.dtype, jnp.floating) else a
 
@@ -154,6 +174,7 @@ CHECKS = [
     check_vmap_over_batch_equals_batched_apply,
     check_grad_has_params_structure,
     check_finite_differences,
+    check_config_round_trip,
 ]
 CHECK_IDS = [check.__name__.removeprefix("check_") for check in CHECKS]
 
@@ -161,6 +182,7 @@ REFERENCE_CHECKS = [
     check_declared_shape_is_real_shape,
     check_unknown_batch_size_keeps_feature_shape,
     check_matches_numpy_reference,
+    check_config_round_trip,
 ]
 """The cheap checks, for extra settings of a layer whose full contract already runs elsewhere."""
 REFERENCE_CHECK_IDS = [check.__name__.removeprefix("check_") for check in REFERENCE_CHECKS]

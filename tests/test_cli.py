@@ -38,6 +38,7 @@ def test_train_evaluate_and_resume_through_subprocess(tmp_path):
         "config.json",
         "curves.png",
         "metrics.jsonl",
+        "model.json",
     ]
     config = json.loads((run / "config.json").read_text())
     assert config["recipe"] == "xor" and config["epochs"] == 2
@@ -156,7 +157,7 @@ def test_version(capsys):
 def test_help_lists_the_commands_without_importing_jax():
     done = _run("--help", cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    for command in ("train", "sweep", "recipes", "summary", "evaluate"):
+    for command in ("train", "sweep", "recipes", "summary", "evaluate", "predict", "export"):
         assert f"    {command} " in done.stdout
     heavy = "{'jax', 'jaxlib', 'orbax', 'optax', 'matplotlib'}"
     code = f"import jaxnet.cli, sys; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy}))"

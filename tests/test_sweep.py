@@ -8,7 +8,7 @@ import optax
 import pytest
 
 import jaxnet as jn
-from jaxnet import sweep
+from jaxnet import recipes, sweep
 
 IRIS = jn.data.load("iris")
 NET = jn.serial(jn.nn.Dense(8), jn.nn.Tanh, jn.nn.Dense(3))
@@ -68,7 +68,7 @@ def test_a_diverging_member_stops_alone():
 
 
 def test_grid_writes_a_run_folder(tmp_path):
-    rows = sweep.grid(
+    rows = recipes.grid(
         "xor",
         learning_rates=[0.05],
         seeds=2,
@@ -107,4 +107,4 @@ def test_grid_rejects_bad_seed_counts():
     with pytest.raises(
         ValueError, match=re.escape("seeds must be a positive int (how many), got 0")
     ):
-        sweep.grid("xor", learning_rates=[0.1], seeds=0)
+        recipes.grid("xor", learning_rates=[0.1], seeds=0)

@@ -106,7 +106,7 @@ def test_resume_is_bit_for_bit(tmp_path):
 def test_run_folder_files(tmp_path):
     result = _fit(run_dir=tmp_path / "run", checkpointing=jn.train.Checkpointing(every=1, keep=2))
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
-    assert files == ["checkpoints", "config.json", "curves.png", "metrics.jsonl"]
+    assert files == ["checkpoints", "config.json", "curves.png", "metrics.jsonl", "model.json"]
     assert (tmp_path / "run" / "curves.png").read_bytes()[:4] == b"\x89PNG"
     checkpoints = jn.train.RunFolder(tmp_path / "run").checkpointer()
     assert checkpoints.steps()[-2:] == [2, 3]
@@ -255,12 +255,16 @@ def test_run_folder_is_never_overwritten_and_resume_needs_a_checkpoint(tmp_path)
         _fit(epochs=1, run_dir=tmp_path / "empty", resume=True)
 
 
-def test_load_of_hand_built_run_explains(tmp_path):
-    _fit(epochs=1, run_dir=tmp_path / "run")
-    with pytest.raises(
-        ValueError, match=re.escape("hand-built net; config.json cannot rebuild it")
-    ):
-        jn.train.load(tmp_path / "run")
+def test_load_of_a_hand_built_net_without_its_optimizer(tmp_path):
+    result = _fit(epochs=2, run_dir=tmp_path / "run")
+    loaded = jn.train.load(tmp_path / "run")
+    assert loaded.train_state is None  # optax.adam(0.01) itself: nothing names it
+    assert loaded.step == 2 and len(loaded.history) == 2
+    _assert_trees_equal(loaded.params, result.train_state.params)
+    x = jnp.asarray(IRIS.x_test)
+    np.testing.assert_array_equal(
+        loaded.net.apply(loaded.params, {}, x)[0], NET.apply(result.train_state.params, {}, x)[0]
+    )
     with pytest.raises(FileNotFoundError, match="does not exist"):
         jn.train.load(tmp_path / "missing")
 

@@ -11,6 +11,7 @@ Example:
 """
 
 from .dataset import TASKS, Dataset, from_arrays
+from .preprocessing import Preprocessing
 from .registry import load, names
 from .sequences import digit_sequences, persistence_mse, temperature_forecast
 from .synthetic import temperature_series
@@ -18,6 +19,7 @@ from .synthetic import temperature_series
 __all__ = [
     "TASKS",
     "Dataset",
+    "Preprocessing",
     "digit_sequences",
     "from_arrays",
     "load",

@@ -6,10 +6,13 @@ train/test split and the same standardization apply to the embedded sets and to 
 
 import dataclasses
 import math
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+
+from jaxnet.data.preprocessing import Preprocessing
 
 TASKS = ("classification", "regression")
 """The task kinds a Dataset may have: integer class labels, or float regression targets."""
@@ -45,6 +48,8 @@ class Dataset:
       target_names: class names (classification) or target names (regression), if known.
       feature_names: one name per feature, if known.
       image_shape: the ``(height, width, channels)`` a flat sample reshapes to, for image data.
+      origin: how :func:`jaxnet.data.load` made it (``name``, ``seed``, ``test_fraction``,
+        ``standardize``), so a run folder can load the same split again; ``None`` otherwise.
 
     Example:
       >>> ds = from_arrays([[0.0], [1.0], [2.0], [3.0], [4.0]], [0, 1, 0, 1, 0])
@@ -65,6 +70,7 @@ class Dataset:
     target_names: tuple[str, ...] | None = None
     feature_names: tuple[str, ...] | None = None
     image_shape: tuple[int, ...] | None = None
+    origin: Mapping[str, Any] | None = None
 
     @property
     def num_features(self) -> int:
@@ -80,6 +86,12 @@ class Dataset:
     def num_test(self) -> int:
         """The number of test samples."""
         return len(self.x_test)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The map from raw inputs to this dataset's features (its standardization and dtype),
+        which a run folder stores with the model so that predictions on raw inputs are right."""
+        return Preprocessing.of(self)
 
     def transform(self, x: npt.ArrayLike) -> np.ndarray:
         """Standardize raw inputs with the training-set statistics: ``(x - mean) / std``.

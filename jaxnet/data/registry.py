@@ -79,8 +79,11 @@ def load(
       ((120, 4), (30, 4), 3)
     """
     key = _canonical_name(name)
+    origin = {"name": key, "seed": seed, "test_fraction": test_fraction}
     if key in _SEQUENCE_LOADERS:  # split in time order / token ids: see jaxnet.data.sequences
-        return _SEQUENCE_LOADERS[key](seed, test_fraction=test_fraction)
+        made = _SEQUENCE_LOADERS[key](seed, test_fraction=test_fraction)
+        return dataclasses.replace(made, origin=MappingProxyType(origin))
+    origin["standardize"] = standardize
     source = _LOADERS[key](seed)
     dataset = from_arrays(
         source.x,
@@ -97,6 +100,7 @@ def load(
         target_names=source.target_names,
         feature_names=source.feature_names,
         image_shape=source.image_shape,
+        origin=MappingProxyType(origin),
     )
 
 

@@ -17,6 +17,7 @@ from jaxnet.nn.attention import MultiHeadAttention
 from jaxnet.nn.conv import Conv, ConvTranspose
 from jaxnet.nn.dropout import Dropout
 from jaxnet.nn.embedding import Embedding, PositionEmbedding
+from jaxnet.nn.initializers import NamedInitializer, initializer
 from jaxnet.nn.linear import Dense, Flatten, Identity, Reshape
 from jaxnet.nn.norm import BatchNorm, LayerNorm
 from jaxnet.nn.pooling import AvgPool, GlobalAvgPool, MaxPool
@@ -45,6 +46,7 @@ __all__ = [
     "LogSoftmax",
     "MaxPool",
     "MultiHeadAttention",
+    "NamedInitializer",
     "PositionEmbedding",
     "Relu",
     "Reshape",
@@ -54,5 +56,6 @@ __all__ = [
     "Softplus",
     "Swish",
     "Tanh",
+    "initializer",
     "scan_cell",
 ]

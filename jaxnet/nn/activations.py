@@ -23,8 +23,10 @@ from collections.abc import Callable
 import jax
 
 from jaxnet.core import Array, Layer, elementwise
+from jaxnet.describe import described, described_instance
 
 
+@described("nn.Activation")
 def Activation(fn: Callable[[Array], Array], name: str | None = None) -> Layer:
     """A layer that applies the elementwise (or last-axis) function ``fn``.
 
@@ -46,23 +48,23 @@ def Activation(fn: Callable[[Array], Array], name: str | None = None) -> Layer:
     return elementwise(fn, name)
 
 
-Sigmoid = elementwise(jax.nn.sigmoid, "sigmoid")
+Sigmoid = described_instance("nn.Sigmoid", elementwise(jax.nn.sigmoid, "sigmoid"))
 """σ(a) = 1/(1 + e⁻ᵃ), range (0, 1), derivative σ(1 − σ)."""
-Tanh = elementwise(jax.numpy.tanh, "tanh")
+Tanh = described_instance("nn.Tanh", elementwise(jax.numpy.tanh, "tanh"))
 """tanh(a), range (−1, 1), derivative 4/(eᵃ + e⁻ᵃ)² = 1 − tanh²."""
-Relu = elementwise(jax.nn.relu, "relu")
+Relu = described_instance("nn.Relu", elementwise(jax.nn.relu, "relu"))
 """max(0, a), range [0, ∞), derivative the step (0 for a < 0, 1 for a > 0; JAX takes 0 at a = 0)."""
-Softmax = elementwise(jax.nn.softmax, "softmax")
+Softmax = described_instance("nn.Softmax", elementwise(jax.nn.softmax, "softmax"))
 """eᵃⁱ/Σⱼ eᵃʲ over the last axis, range (0, 1), summing to 1; stable for logits of ±1000."""
-LogSoftmax = elementwise(jax.nn.log_softmax, "log_softmax")
+LogSoftmax = described_instance("nn.LogSoftmax", elementwise(jax.nn.log_softmax, "log_softmax"))
 """log of Softmax, computed stably; pair it with a negative log-likelihood loss."""
-LeakyRelu = elementwise(jax.nn.leaky_relu, "leaky_relu")
+LeakyRelu = described_instance("nn.LeakyRelu", elementwise(jax.nn.leaky_relu, "leaky_relu"))
 """max(a, 0.01·a): a small slope for negative inputs keeps gradients alive."""
-Elu = elementwise(jax.nn.elu, "elu")
+Elu = described_instance("nn.Elu", elementwise(jax.nn.elu, "elu"))
 """a for a > 0, eᵃ − 1 otherwise; range (−1, ∞)."""
-Gelu = elementwise(jax.nn.gelu, "gelu")
+Gelu = described_instance("nn.Gelu", elementwise(jax.nn.gelu, "gelu"))
 """a·Φ(a) in jax.nn's tanh approximation, as in BERT and GPT-2."""
-Softplus = elementwise(jax.nn.softplus, "softplus")
+Softplus = described_instance("nn.Softplus", elementwise(jax.nn.softplus, "softplus"))
 """log(1 + eᵃ), a smooth ReLU with range (0, ∞) and derivative σ(a)."""
-Swish = elementwise(jax.nn.swish, "swish")
+Swish = described_instance("nn.Swish", elementwise(jax.nn.swish, "swish"))
 """a·σ(a) (also called SiLU)."""

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnet.core import Array, Layer, Params, Shape, ShapeError, State, as_shape, format_shape
+from jaxnet.describe import described
 from jaxnet.nn._checks import check_mask, flag, positive_int, split_input
 
 _LAYER = "multi_head_attention"
@@ -47,6 +48,7 @@ def _optional_positive(value: int | None, argument: str) -> int | None:
     return None if value is None else positive_int(value, layer=_LAYER, argument=argument)
 
 
+@described("nn.MultiHeadAttention")
 def MultiHeadAttention(
     num_heads: int,
     *,

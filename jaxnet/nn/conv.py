@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnet.core import Array, Layer, Params, Shape, ShapeError, State, as_shape, format_shape
+from jaxnet.describe import described
 from jaxnet.nn._checks import positive_int
 
 Initializer = jax.nn.initializers.Initializer
@@ -247,6 +248,7 @@ def _add_bias(y: Array, b: Array) -> Array:
 # ----------------------------------------------------------------------------- Conv
 
 
+@described("nn.Conv")
 def Conv(
     features: int,
     kernel_size: Sequence[int],
@@ -393,6 +395,7 @@ def _transpose_output(
     return tuple(sizes)
 
 
+@described("nn.ConvTranspose")
 def ConvTranspose(
     features: int,
     kernel_size: Sequence[int],

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnet.core import Array, Layer, Params, Shape, State, as_shape
+from jaxnet.describe import described
 from jaxnet.nn._checks import fraction
 
 MISSING_KEY = (
@@ -24,6 +25,7 @@ MISSING_KEY = (
 )
 
 
+@described("nn.Dropout")
 def Dropout(drop_rate: float) -> Layer:
     """Inverted dropout: zero each entry with probability ``drop_rate`` while training.
 

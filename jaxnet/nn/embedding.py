@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnet.core import Array, Layer, Params, Shape, ShapeError, State, as_shape, format_shape
+from jaxnet.describe import described
 from jaxnet.nn._checks import expect_shape, initializer, positive_int
 
 Initializer = jax.nn.initializers.Initializer
@@ -15,6 +16,7 @@ STANDARD_NORMAL = jax.nn.initializers.normal(stddev=1.0)
 """Embedding's default initializer: every entry drawn from N(0, 1)."""
 
 
+@described("nn.Embedding")
 def Embedding(
     num_embeddings: int, features: int, *, embedding_init: Initializer = STANDARD_NORMAL
 ) -> Layer:
@@ -94,6 +96,7 @@ POSITION_INIT = jax.nn.initializers.normal(stddev=0.02)
 """PositionEmbedding's default: small N(0, 0.02²) entries, as GPT-2 and BERT start them."""
 
 
+@described("nn.PositionEmbedding")
 def PositionEmbedding(*, embedding_init: Initializer = POSITION_INIT) -> Layer:
     """Add a learned vector for each position: ``y[b, t, :] = x[b, t, :] + table[t, :]``.
 

@@ -19,6 +19,7 @@ from jaxnet.core import (
     elementwise,
     format_shape,
 )
+from jaxnet.describe import described, described_instance
 from jaxnet.nn._checks import expect_shape, positive_int
 
 Initializer = jax.nn.initializers.Initializer
@@ -26,6 +27,7 @@ LECUN_NORMAL = jax.nn.initializers.lecun_normal()
 """Dense's default weight initializer: normal with variance 1/in_features."""
 
 
+@described("nn.Dense")
 def Dense(
     features: int,
     *,
@@ -88,7 +90,7 @@ def Dense(
     return Layer(init, apply, "dense")
 
 
-Identity = elementwise(lambda x: x, "identity")
+Identity = described_instance("nn.Identity", elementwise(lambda x: x, "identity"))
 """A layer that returns its input unchanged (useful in ``parallel`` and ``residual``)."""
 
 
@@ -107,7 +109,7 @@ def _flatten_apply(
     return x.reshape((x.shape[0], -1)), state  # (B, prod(rest))
 
 
-Flatten = Layer(_flatten_init, _flatten_apply, "flatten")
+Flatten = described_instance("nn.Flatten", Layer(_flatten_init, _flatten_apply, "flatten"))
 """Flatten every axis but the batch: ``(B, 8, 8, 1) -> (B, 64)``."""
 
 
@@ -124,6 +126,7 @@ def _target_shape(shape: Sequence[int]) -> tuple[int, ...]:
     return dims
 
 
+@described("nn.Reshape")
 def Reshape(shape: Sequence[int]) -> Layer:
     """Reshape each example (the batch axis stays): ``Reshape((8, 8, 1))`` maps ``(B, 64)``
     to ``(B, 8, 8, 1)``. One size may be ``-1``, inferred from the others.

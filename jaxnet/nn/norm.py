@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnet.core import Array, Layer, Params, Shape, ShapeError, State, as_shape, format_shape
+from jaxnet.describe import described
 from jaxnet.nn._checks import (
     expect_shape,
     flag,
@@ -133,6 +134,7 @@ def _bessel(shape: tuple[int, ...], reduced: tuple[int, ...]) -> float:
     return n / (n - 1)
 
 
+@described("nn.BatchNorm")
 def BatchNorm(
     *,
     momentum: float = 0.99,
@@ -259,6 +261,7 @@ def BatchNorm(
 # ------------------------------------------------------------- LayerNorm
 
 
+@described("nn.LayerNorm")
 def LayerNorm(
     *,
     epsilon: float = 1e-5,

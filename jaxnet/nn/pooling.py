@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet.core import Array, Layer, Params, Shape, ShapeError, State, as_shape, format_shape
+from jaxnet.describe import described, described_instance
 from jaxnet.nn.conv import (
     Padding,
     Pads,
@@ -101,6 +102,7 @@ def _mean(x: Array, window: tuple[int, ...], strides: tuple[int, ...], pads: Pad
     return total / count  # the real entries of each window, padding not counted
 
 
+@described("nn.MaxPool")
 def MaxPool(
     window: Sequence[int], *, strides: int | Sequence[int] | None = None, padding: Padding = "VALID"
 ) -> Layer:
@@ -139,6 +141,7 @@ def MaxPool(
     return _pool("max_pool", window, strides, padding, _max)
 
 
+@described("nn.AvgPool")
 def AvgPool(
     window: Sequence[int], *, strides: int | Sequence[int] | None = None, padding: Padding = "VALID"
 ) -> Layer:
@@ -199,7 +202,9 @@ def _global_avg_pool_apply(
     return jnp.mean(x, axis=tuple(range(1, x.ndim - 1))), state  # (B, C)
 
 
-GlobalAvgPool = Layer(_global_avg_pool_init, _global_avg_pool_apply, "global_avg_pool")
+GlobalAvgPool = described_instance(
+    "nn.GlobalAvgPool", Layer(_global_avg_pool_init, _global_avg_pool_apply, "global_avg_pool")
+)
 """The mean over every spatial axis, per channel: ``(B, H, W, C) -> (B, C)`` (also 1-D and 3-D).
 
 A ready layer (it has no hyperparameters), like ``Flatten``: write ``jn.nn.GlobalAvgPool``, not

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxnet.core import Array, Layer, Params, Shape, ShapeError, State, as_shape, format_shape
+from jaxnet.describe import Spec, described
 from jaxnet.nn._checks import (
     callable_arg,
     check_mask,
@@ -83,6 +84,7 @@ class Cell(NamedTuple):
       features: the width ``H`` of the outputs (and of the hidden state).
       in_features: ``params -> in_features``, the input width the params were made for;
         ``RNN`` uses it to report a wrong input width before scanning. ``None`` skips that check.
+      spec: how the cell was built, for :func:`jaxnet.to_config` (``None`` if by hand).
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -100,6 +102,7 @@ class Cell(NamedTuple):
     name: str
     features: int
     in_features: Callable[[Params], int] | None = None
+    spec: Spec | None = None
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -145,6 +148,7 @@ def _check_step_input(x_t: Array, params: Params, name: str) -> None:
 # ----------------------------------------------------------------------------- cells
 
 
+@described("nn.SimpleRNN")
 def SimpleRNN(
     features: int,
     *,
@@ -199,6 +203,7 @@ def SimpleRNN(
     return Cell(init, _zeros_carry(("h",), features), step, "simple_rnn", features, _in_features)
 
 
+@described("nn.LSTM")
 def LSTM(
     features: int,
     *,
@@ -270,6 +275,7 @@ def LSTM(
     return Cell(init, _zeros_carry(("h", "c"), features), step, "lstm", features, _in_features)
 
 
+@described("nn.GRU")
 def GRU(
     features: int,
     *,
@@ -424,6 +430,7 @@ def _last_output(ys: Array, mask: Array | None, reverse: bool) -> Array:
     return jnp.take_along_axis(ys, index.reshape(-1, 1, 1), axis=1)[:, 0]  # (B, H)
 
 
+@described("nn.RNN")
 def RNN(cell: Cell, *, return_sequences: bool = True, reverse: bool = False) -> Layer:
     """A recurrent layer: runs ``cell`` over the time axis with ``jax.lax.scan``.
 

@@ -17,6 +17,7 @@ from jaxnet.train.epoch import (
 from jaxnet.train.fit import EarlyStopping, FitResult, evaluate, fit, initial_state
 from jaxnet.train.freeze import freeze, param_paths, trainable_mask
 from jaxnet.train.guard import NonFiniteError
+from jaxnet.train.load import LoadedRun, load, load_params
 from jaxnet.train.loggers import (
     CsvLogger,
     JsonLinesLogger,
@@ -24,14 +25,17 @@ from jaxnet.train.loggers import (
     TensorBoardLogger,
     make_logger,
 )
+from jaxnet.train.model import Model
+from jaxnet.train.optimizers import OPTIMIZERS, NamedOptimizer, optimizer
 from jaxnet.train.precision import LossScaleState, cast_floating, dynamic_loss_scale
 from jaxnet.train.recorder import Checkpointing, CheckpointWarning
 from jaxnet.train.retrace import RetraceWarning, watch_retraces
-from jaxnet.train.run import LoadedRun, RunFolder, RunFolderError, default_run_dir, load
+from jaxnet.train.run import RunFolder, RunFolderError, default_run_dir
 from jaxnet.train.state import TrainState, epoch_key, step_key
 from jaxnet.train.step import make_eval_step, make_train_step
 
 __all__ = [
+    "OPTIMIZERS",
     "CheckpointError",
     "CheckpointMismatchError",
     "CheckpointWarning",
@@ -44,6 +48,8 @@ __all__ = [
     "LoadedRun",
     "Logger",
     "LossScaleState",
+    "Model",
+    "NamedOptimizer",
     "NonFiniteError",
     "PartialRestore",
     "RetraceWarning",
@@ -62,11 +68,13 @@ __all__ = [
     "freeze",
     "initial_state",
     "load",
+    "load_params",
     "make_epoch",
     "make_eval_step",
     "make_logger",
     "make_stepwise_epoch",
     "make_train_step",
+    "optimizer",
     "param_paths",
     "step_key",
     "trainable_mask",

@@ -67,6 +67,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import atomic
@@ -572,6 +573,36 @@ class Checkpointer:
             unused=tuple(p for p in saved.leaves if p not in wanted),
         )
         return self._fill(folder, saved, target, restored), report
+
+    def restore_tree(self, prefix: str, step: int | None = None) -> dict[str, Any]:
+        """Every saved array whose path starts with ``prefix/``, as the nested dict of the
+        rest of its path, with no target to restore into: ``restore_tree("params")`` gives
+        ``{"dense_0": {"w": ..., "b": ...}, ...}`` whatever the optimizer state beside it.
+
+        Args:
+            prefix: the first entry of the paths, e.g. ``"params"`` or ``"state"``.
+            step: the step to restore; None restores the latest.
+
+        Returns:
+            The nested dict of jax arrays (``{}`` if no saved path starts with ``prefix/``).
+
+        Raises:
+            FileNotFoundError: there is no checkpoint for ``step``.
+            CheckpointError: the checkpoint is corrupt, tampered with or unsafe.
+        """
+        folder, saved = self._open(step)
+        target: dict[str, Any] = {}
+        paths = [path for path in saved.leaves if path.startswith(f"{prefix}/")]
+        for path in paths:
+            leaf = saved.leaves[path]
+            *parents, last = path.split("/")
+            node = target
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[last] = jax.ShapeDtypeStruct(leaf.shape, jnp.dtype(leaf.dtype))
+        if not paths:
+            return {}
+        return self._fill(folder, saved, target, paths)[prefix]
 
     def _open(self, step: int | None) -> tuple[pathlib.Path, Manifest]:
         """The verified folder and manifest of ``step`` (None: the newest step folder)."""

@@ -39,6 +39,7 @@ from jaxnet.distributed import (
     state_shardings,
 )
 from jaxnet.train.checks import check_arguments, check_outputs_fit_data
+from jaxnet.train.description import model_entry
 from jaxnet.train.epoch import (
     contains_convolution,
     epoch_batches,
@@ -371,8 +372,9 @@ def fit(
         an accuracy metric is given, else ``test_loss``.
       early_stopping: stop when its monitored value stops improving.
       callbacks: ``callback(row, train_state)`` after each epoch; returning True stops.
-      run_dir: where to write config.json, metrics.jsonl, curves.png and checkpoints; None
-        writes nothing. Every file is written atomically (see :mod:`jaxnet.atomic`).
+      run_dir: where to write config.json, model.json (the net's config, preprocessing and
+        optimizer, for :func:`jaxnet.train.load`), metrics.jsonl, curves.png and checkpoints;
+        None writes nothing. Every file is written atomically (see :mod:`jaxnet.atomic`).
       resume: continue from the newest checkpoint in ``run_dir`` that verifies (bit for bit
         the same as a run that never stopped); ``metrics.jsonl`` is cut back to its epoch.
       checkpointing: cadence, retention and asynchronous writing of the checkpoints, a
@@ -381,7 +383,7 @@ def fit(
       loggers: where else each history row goes: ``"csv"`` (metrics.csv), ``"tensorboard"``
         (event files in ``tensorboard/``, the ``tensorboard`` extra) in the run folder, or any
         object with ``log(step, scalars)`` and ``close()`` (:class:`jaxnet.train.Logger`).
-      config: extra entries for config.json (recipes store what rebuilds the net).
+      config: extra entries for config.json (recipes store their name and settings).
       precision: compute in ``"bfloat16"`` or ``"float16"`` (with dynamic loss scaling added to
         the optimizer), parameters and loss in float32; default float32.
       mesh: train data-parallel over a :func:`jaxnet.distributed.make_mesh` mesh: each step's
@@ -420,6 +422,11 @@ def fit(
             f"the history has {names}"
         )
 
+    description = None
+    if run_dir is not None:
+        description = model_entry(
+            net, data, loss=loss, metrics=metric_fns, optimizer=optimizer, trainable=trainable
+        )
     optimizer = with_precision(freeze(optimizer, trainable), precision)
     settings = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "monitor": monitor}
     settings["precision"] = check_precision(precision)
@@ -434,6 +441,7 @@ def fit(
         mode=_mode_for(monitor, None),
         loggers=_check_loggers(loggers, run_dir),
         title=str((config or {}).get("recipe", "")),
+        model=description,
     )
     stop, stopped = _StopRequest(), "completed"
     with run:  # on the way out, every write has completed or been rolled back

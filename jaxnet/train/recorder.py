@@ -100,10 +100,12 @@ class Recorder:
         mode: str,
         loggers: Sequence[Logger | str] = (),
         title: str = "",
+        model: dict[str, Any] | None = None,
     ) -> None:
         self.folder = None if run_dir is None else RunFolder(run_dir)
         self.writes = jax.process_index() == 0
         self.config, self.resume, self.policy = config, resume, checkpointing
+        self.model = model
         self.title = title or ("" if self.folder is None else self.folder.path.name)
         self._logger_specs = list(loggers)
         self.loggers: list[Logger] = []
@@ -161,8 +163,7 @@ class Recorder:
                 "pass resume=True to continue it, or choose another folder"
             )
         self._clean()
-        if self.writes:
-            self.folder.write_config(self.config)
+        self._write_config(self.config)
         return fresh, []
 
     def _resume(self, fresh: TrainState) -> tuple[TrainState, list[dict[str, Any]]]:
@@ -192,10 +193,17 @@ class Recorder:
             )
         # else killed before its first checkpoint: start over, exactly as it began
         self._clean()
-        if self.writes:
-            self.folder.write_config({**self.folder.read_config(), **self.config})
+        self._write_config({**self.folder.read_config(), **self.config})
         self._saved_epoch = epoch
         return state, history
+
+    def _write_config(self, config: dict[str, Any]) -> None:
+        """config.json, then model.json (process 0 only)."""
+        assert self.folder is not None
+        if self.writes:
+            self.folder.write_config(config)
+            if self.model is not None:
+                self.folder.write_model(self.model)
 
     def _open_logger(self, spec: Logger | str, history: list[dict[str, Any]]) -> Logger:
         path = None if self.folder is None else self.folder.path

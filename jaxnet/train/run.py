@@ -1,7 +1,9 @@
-"""The run folder: ``config.json``, ``metrics.jsonl``, ``curves.png`` and ``checkpoints/``.
+"""The run folder: ``config.json``, ``model.json``, ``metrics.jsonl``, ``curves.png`` and
+``checkpoints/``.
 
-A run folder describes itself: ``config.json`` names the recipe and every hyperparameter, so
-:func:`load` rebuilds the net and restores its parameters with no code from the user.
+A run folder describes itself: ``config.json`` holds the settings of the run, ``model.json``
+the net's config, its preprocessing and its optimizer, so :func:`jaxnet.train.load` rebuilds
+the net and restores its parameters with no code from the user.
 """
 
 from __future__ import annotations
@@ -10,14 +12,13 @@ import datetime
 import json
 import os
 import pathlib
-from typing import Any, NamedTuple
+from typing import Any
 
 from jaxnet import atomic
-from jaxnet.core import Layer
 from jaxnet.train.checkpoint import Checkpointer
-from jaxnet.train.state import TrainState
 
 CONFIG, METRICS, CURVES, CHECKPOINTS = "config.json", "metrics.jsonl", "curves.png", "checkpoints"
+MODEL = "model.json"
 
 
 def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> pathlib.Path:
@@ -71,14 +72,31 @@ class RunFolder:
           FileNotFoundError: if the folder or its config.json is missing.
           RunFolderError: if config.json is not a JSON object (cut off, edited).
         """
-        file = self.path / CONFIG
+        return self._read_object(CONFIG)
+
+    def write_model(self, model: dict[str, Any]) -> None:
+        """Replace model.json (the net's config, preprocessing, optimizer), atomically."""
+        atomic.make_folder(self.path)
+        atomic.write_text(self.path / MODEL, json.dumps(model, indent=2) + "\n")
+
+    def read_model(self) -> dict[str, Any]:
+        """The run's model.json.
+
+        Raises:
+          FileNotFoundError: if the folder or its model.json is missing.
+          RunFolderError: if model.json is not a JSON object (cut off, edited).
+        """
+        return self._read_object(MODEL)
+
+    def _read_object(self, name: str) -> dict[str, Any]:
+        file = self.path / name
         if not file.is_file():
-            what = "has no config.json" if self.path.is_dir() else "does not exist"
+            what = f"has no {name}" if self.path.is_dir() else "does not exist"
             raise FileNotFoundError(f"run folder {str(self.path)!r} {what}")
-        config = _parse_json(file, 1, file.read_text(encoding="utf-8"))
-        if not isinstance(config, dict):
-            raise RunFolderError(f"{file}: expected a JSON object, got {type(config).__name__}")
-        return config
+        value = _parse_json(file, 1, file.read_text(encoding="utf-8"))
+        if not isinstance(value, dict):
+            raise RunFolderError(f"{file}: expected a JSON object, got {type(value).__name__}")
+        return value
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The rows of metrics.jsonl, one per line (none if the file is absent).
@@ -135,48 +153,3 @@ class RunFolder:
         """Replace the file ``name`` with ``rows``, one JSON object per line, atomically."""
         atomic.make_folder(self.path)
         atomic.write_text(self.path / name, "".join(json.dumps(row) + "\n" for row in rows))
-
-
-class LoadedRun(NamedTuple):
-    """A run rebuilt from its folder."""
-
-    net: Layer
-    train_state: TrainState
-    config: dict[str, Any]
-    history: list[dict[str, Any]]
-
-
-def load(
-    run_dir: str | os.PathLike[str], *, step: int | None = None, which: str = "latest"
-) -> LoadedRun:
-    """Rebuild a recipe run's net from ``config.json`` and restore a checkpoint into it.
-
-    Args:
-      run_dir: the run folder.
-      step: the checkpoint (epoch) to restore; default by ``which``.
-      which: ``"latest"`` or ``"best"`` (by the monitored metric).
-
-    Raises:
-      FileNotFoundError: if the folder, its config or its checkpoints are missing.
-      ValueError: if the config names no recipe (a run of a hand-built net: rebuild the net
-        yourself and use ``RunFolder(run_dir).checkpointer().restore(...)``).
-    """
-    from jaxnet import recipes  # recipes build on train; imported here to avoid a cycle
-
-    folder = RunFolder(run_dir)
-    config = folder.read_config()
-    if "recipe" not in config:
-        raise ValueError(
-            f"{str(folder.path)!r} was written by fit() with a hand-built net; "
-            "config.json cannot rebuild it. Build the net again and restore with "
-            "RunFolder(run_dir).checkpointer().restore(target)"
-        )
-    job = recipes.build(config)
-    target = job.initial_state()
-    checkpoints = folder.checkpointer()
-    if step is None:
-        step = checkpoints.best_step() if which == "best" else checkpoints.latest_step()
-    if step is None:
-        raise FileNotFoundError(f"run folder {str(folder.path)!r} has no checkpoint")
-    train_state = checkpoints.restore(target, step)
-    return LoadedRun(job.net, train_state, config, folder.read_metrics())

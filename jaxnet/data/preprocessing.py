@@ -1,0 +1,158 @@
+"""``Preprocessing``: what raw inputs go through before the net sees them.
+
+A net trained on standardized features gives plausible but wrong answers on raw ones, with no
+error. So the map fitted on the training split (today the standardization of
+:func:`jaxnet.data.from_arrays`) travels with the model: a run folder stores it in
+``model.json``, ``predict`` applies it, and an exported artifact contains it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpy.typing as npt
+
+DTYPES = ("float32", "int32")
+"""What a net may take: float features, or integer ids (tokens, which are never standardized)."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # eq=False: ``==`` on arrays has no single answer
+class Preprocessing:
+    """The map from raw inputs to what the net was trained on: ``(x − mean) / std``.
+
+    Attributes:
+      feature_shape: the shape of one raw example, e.g. ``(64,)``.
+      dtype: ``"float32"`` or ``"int32"`` (ids), the dtype the net takes.
+      mean: float32 array of shape ``feature_shape`` subtracted from raw features; ``None``
+        for no standardization.
+      std: float32 array of shape ``feature_shape`` dividing centred features; ``None`` with
+        ``mean``.
+
+    Example:
+      >>> import numpy as np
+      >>> p = Preprocessing((2,), "float32", np.array([1.0, 2.0], np.float32),
+      ...                   np.array([2.0, 4.0], np.float32))
+      >>> p(np.array([[3.0, 6.0]]))
+      Array([[1., 1.]], dtype=float32)
+    """
+
+    feature_shape: tuple[int, ...]
+    dtype: str = "float32"
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"Preprocessing: dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("Preprocessing: give both mean and std, or neither")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is not None and np.shape(value) != tuple(self.feature_shape):
+                raise ValueError(
+                    f"Preprocessing: {name} must have shape {tuple(self.feature_shape)}, "
+                    f"got {np.shape(value)}"
+                )
+
+    @classmethod
+    def of(cls, data: Any) -> Preprocessing:
+        """The preprocessing of a :class:`jaxnet.data.Dataset`: its dtype, and its
+        standardization unless that is the identity (``standardize=False``, token ids)."""
+        dtype = "int32" if np.issubdtype(data.x_train.dtype, np.integer) else "float32"
+        mean = np.asarray(data.feature_mean, np.float32)
+        std = np.asarray(data.feature_std, np.float32)
+        if not mean.any() and (std == 1).all():
+            return cls(tuple(data.feature_shape), dtype)
+        return cls(tuple(data.feature_shape), dtype, mean, std)
+
+    def __call__(self, x: jax.typing.ArrayLike) -> jax.Array:
+        """Raw inputs ``(batch, *feature_shape)`` as the net's inputs; pure, so it traces under
+        ``jit`` and ``jax.export``."""
+        x = jnp.asarray(x).astype(self.dtype)
+        if self.mean is None or self.std is None:
+            return x
+        k = x.ndim - len(self.feature_shape)  # leading axes: (batch,)
+        mean = jnp.asarray(self.mean).reshape((1,) * k + self.mean.shape)
+        std = jnp.asarray(self.std).reshape((1,) * k + self.std.shape)
+        return (x - mean) / std
+
+    def check(self, x: npt.ArrayLike, *, what: str = "x") -> np.ndarray:
+        """Raw inputs as a NumPy array of :attr:`dtype`, after checking rank, shape and dtype.
+
+        Raises:
+          ValueError: ``x: expected inputs of shape (n, 64), got (63,) ...``; or non-integer
+            values for a net that takes ids; or non-finite values.
+          TypeError: for a dtype that holds no numbers (strings, objects).
+        """
+        arr = np.asarray(x)
+        expected = f"(n, {', '.join(map(str, self.feature_shape))})"
+        if arr.ndim != 1 + len(self.feature_shape) or arr.shape[1:] != self.feature_shape:
+            hint = (
+                " (one example? add a batch axis: x[None])"
+                if arr.shape == self.feature_shape
+                else ""
+            )
+            raise ValueError(f"{what}: expected inputs of shape {expected}, got {arr.shape}{hint}")
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) or np.iscomplexobj(
+            arr
+        ):
+            raise TypeError(f"{what}: expected real numbers, got dtype {arr.dtype}")
+        if self.dtype == "int32":
+            return _as_ids(arr, what)
+        with np.errstate(over="ignore"):
+            arr = arr.astype(np.float32)
+        if not np.isfinite(arr).all():
+            row = int(np.flatnonzero(~np.isfinite(arr).reshape(len(arr), -1).all(axis=1))[0])
+            raise ValueError(f"{what}: holds NaN or Inf (first in row {row})")
+        return arr
+
+    def to_json(self) -> dict[str, Any]:
+        """The preprocessing as JSON values (float32 values written exactly)."""
+        entry: dict[str, Any] = {"feature_shape": list(self.feature_shape), "dtype": self.dtype}
+        if self.mean is not None and self.std is not None:
+            entry["standardize"] = {"mean": _floats(self.mean), "std": _floats(self.std)}
+        return entry
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> Preprocessing:
+        """The inverse of :meth:`to_json`.
+
+        Raises:
+          ValueError: for a malformed entry (naming the key).
+        """
+        try:
+            shape = tuple(int(d) for d in entry["feature_shape"])
+            standardize = entry.get("standardize")
+            if standardize is None:
+                return cls(shape, entry["dtype"])
+            mean = np.asarray(standardize["mean"], np.float32).reshape(shape)
+            std = np.asarray(standardize["std"], np.float32).reshape(shape)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(
+                f"preprocessing: malformed entry ({type(error).__name__}: {error})"
+            ) from None
+        return cls(shape, entry["dtype"], mean, std)
+
+
+def _as_ids(arr: np.ndarray, what: str) -> np.ndarray:
+    """Integer ids as int32; floats only when they hold whole numbers."""
+    if (
+        np.issubdtype(arr.dtype, np.floating)
+        and not (np.isfinite(arr) & (arr == np.round(arr))).all()
+    ):
+        raise ValueError(
+            f"{what}: the net takes integer ids (int32), got dtype {arr.dtype} with fractions"
+        )
+    if arr.size and (arr.min() < np.iinfo(np.int32).min or arr.max() > np.iinfo(np.int32).max):
+        raise ValueError(f"{what}: ids outside the int32 range")
+    return arr.astype(np.int32)
+
+
+def _floats(values: np.ndarray) -> list[Any]:
+    """A float32 array as nested lists of Python floats (``repr`` round-trips float32)."""
+    return np.asarray(values, np.float32).astype(np.float64).tolist()

@@ -1,0 +1,272 @@
+"""Export a trained model so that serving needs neither jaxnet nor Python model code.
+
+:func:`export` writes three files into one folder:
+
+- ``forward.jax``: the forward pass on *raw* inputs, the preprocessing fitted on the
+  training data included and the parameters baked in as constants, serialized with
+  `jax.export` for any batch size. Calling it needs only ``jax`` (and ``flatbuffers``)::
+
+      import jax
+      forward = jax.export.deserialize(open("forward.jax", "rb").read())
+      logits = forward.call(x)  # x: raw float32 inputs of shape (batch, *feature_shape)
+
+- ``params.safetensors``: the parameters, layer state and standardization, named by their
+  checkpoint paths (``params/dense_0/w``, ``state/batch_norm_0/mean``,
+  ``preprocessing/mean``), for PyTorch and other tools.
+- ``signature.json``: what goes in and comes out (shapes with ``null`` for the batch, dtypes,
+  what the outputs mean, the class names), the platforms, the versions, and until when JAX
+  promises to read ``forward.jax`` (see :data:`COMPATIBILITY`).
+
+Each file is written atomically (:mod:`jaxnet.atomic`), after all three are computed.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import json
+import os
+import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jaxlib
+import numpy as np
+import safetensors.numpy
+from jax import export as jax_export
+
+from jaxnet import __version__, atomic
+from jaxnet.train.load import LoadedRun, load
+from jaxnet.train.model import Model
+from jaxnet.train.storage import leaves_by_path
+
+FORMAT = "jaxnet.export/1"
+"""The ``format`` of signature.json and of the safetensors metadata this version writes."""
+
+PLATFORMS = ("cpu", "cuda", "rocm", "tpu")
+"""The platforms `jax.export` lowers for; any of them works on a machine without it."""
+
+FORWARD, SIGNATURE, PARAMS = "forward.jax", "signature.json", "params.safetensors"
+
+# jax.export's promise, from JAX's documentation (docs/export/export.md, "Compatibility
+# guarantees"; https://docs.jax.dev/en/latest/export/export.html#compatibility-guarantees):
+# an artifact can be compiled and run by a JAX runtime built up to 6 months after the one
+# that exported it ("6 months backward compatibility") and up to 3 weeks before it ("3 weeks
+# forward compatibility"). What counts is when the jaxlib releases were built, not when the
+# export runs; this jaxlib was built on or before today, so today + 6 months is the latest
+# the promise can reach, and it holds exactly when exporting with a freshly released jaxlib.
+COMPATIBILITY_MONTHS = 6
+"""Months after the export during which JAX promises to read it (JAX's docs, above)."""
+
+COMPATIBILITY = (
+    "jax.export promises that a JAX runtime (jaxlib) built up to 6 months after the exporting "
+    "jaxlib, or up to 3 weeks before it, reads this artifact; readable_until counts from the "
+    "export date (the exporting jaxlib may be older)"
+)
+"""The rule behind signature.json's ``readable_until``, as written there."""
+
+# The NumPy dtypes safetensors stores (its error message lists them); not complex128, int4.
+_SAFETENSORS_DTYPES = frozenset(
+    {"bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"}
+    | {"float16", "bfloat16", "float32", "float64", "complex64"}
+    | {"float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz"}
+)
+
+
+class Exported(NamedTuple):
+    """The files :func:`export` wrote.
+
+    Attributes:
+      out_dir: the folder.
+      forward: ``forward.jax``, the serialized `jax.export.Exported`.
+      signature: ``signature.json``.
+      params: ``params.safetensors``.
+    """
+
+    out_dir: pathlib.Path
+    forward: pathlib.Path
+    signature: pathlib.Path
+    params: pathlib.Path
+
+
+def export(
+    source: str | os.PathLike[str] | Model | LoadedRun,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    platforms: Sequence[str] = ("cpu",),
+    step: int | None = None,
+    which: str = "latest",
+) -> Exported:
+    """Write a model's forward pass, weights and signature for serving without jaxnet.
+
+    The forward pass ``forward.jax`` takes raw inputs of shape ``(batch, *feature_shape)``
+    for any batch size, applies the preprocessing and the net in evaluation mode, and returns
+    the raw outputs (logits, values), exactly as :meth:`jaxnet.train.Model.predict_outputs`.
+
+    Args:
+      source: a run folder (its checkpoint is restored with :func:`jaxnet.train.load`), a
+        :class:`jaxnet.train.LoadedRun`, or a :class:`jaxnet.train.Model`.
+      out_dir: the folder to write; default ``<run folder>/export``. Required for a
+        :class:`~jaxnet.train.Model`. Files of an earlier export there are replaced.
+      platforms: what to lower for, from :data:`PLATFORMS`; several make one artifact that
+        runs on each. Lowering needs no such device here: ``("cpu", "cuda")`` works on a
+        laptop.
+      step: the checkpoint of a run folder to export; default by ``which``.
+      which: ``"latest"`` or ``"best"`` checkpoint of a run folder.
+
+    Returns:
+      The paths written, as :class:`Exported`.
+
+    Raises:
+      FileNotFoundError: if the run folder or its checkpoints are missing.
+      NotADirectoryError: if ``out_dir`` is a file.
+      ValueError: for an unknown, repeated or missing platform, a missing ``out_dir``, or
+        ``step``/``which`` with a source that is not a run folder.
+      TypeError: for ``platforms`` given as one string, or a parameter whose dtype
+        safetensors cannot store (a typed PRNG key, complex128). ``bfloat16`` and float8
+        leaves are stored as safetensors' BF16 and F8 types, which PyTorch reads and
+        ``safetensors.numpy.load`` (which knows no bfloat16) does not.
+
+    Example:
+      >>> import jax, numpy as np, tempfile, jaxnet as jn
+      >>> net = jn.nn.Dense(2)
+      >>> _, params, state = net.init(jax.random.key(0), (None, 3))
+      >>> model = jn.train.Model(net, params, state, jn.data.Preprocessing((3,)), "logits")
+      >>> files = jn.export(model, tempfile.mkdtemp())
+      >>> sorted(p.name for p in files.out_dir.iterdir())
+      ['forward.jax', 'params.safetensors', 'signature.json']
+      >>> forward = jax.export.deserialize(files.forward.read_bytes())
+      >>> forward.call(np.ones((5, 3), np.float32)).shape
+      (5, 2)
+    """
+    platforms = _check_platforms(platforms)
+    model, run, out = _resolve(source, out_dir, step, which)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"export: out_dir {str(out)!r} is a file, not a folder")
+    weights = _safetensors_bytes(model)
+    forward = _lower(model, platforms)
+    program = bytes(forward.serialize())  # needs the flatbuffers package
+    signature = _signature(model, run, forward)
+    atomic.make_folder(out)
+    files = Exported(out, out / FORWARD, out / SIGNATURE, out / PARAMS)
+    atomic.write_bytes(files.forward, program)
+    atomic.write_bytes(files.params, weights)
+    atomic.write_text(files.signature, json.dumps(signature, indent=2) + "\n")
+    return files
+
+
+def _check_platforms(platforms: Sequence[str]) -> tuple[str, ...]:
+    """``platforms`` as a tuple, once each checked against :data:`PLATFORMS`."""
+    if isinstance(platforms, str):
+        raise TypeError(
+            f"export: platforms must be a sequence of names, got the string {platforms!r}; "
+            f"write ({platforms!r},)"
+        )
+    names = tuple(platforms)
+    for name in names:
+        if name not in PLATFORMS:
+            raise ValueError(
+                f"export: unknown platform {name!r}; the platforms are {', '.join(PLATFORMS)}"
+            )
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"export: platforms must name each platform once, got {names!r}")
+    return names
+
+
+def _resolve(
+    source: str | os.PathLike[str] | Model | LoadedRun,
+    out_dir: str | os.PathLike[str] | None,
+    step: int | None,
+    which: str,
+) -> tuple[Model, LoadedRun | None, pathlib.Path]:
+    """The model, the run it came from (if any) and the output folder."""
+    if isinstance(source, Model | LoadedRun):
+        if step is not None or which != "latest":
+            raise ValueError("export: step and which choose a checkpoint of a run folder only")
+        if isinstance(source, LoadedRun):
+            out = source.run_dir / "export" if out_dir is None else pathlib.Path(out_dir)
+            return source.model, source, out
+        if out_dir is None:
+            raise ValueError("export: give out_dir to export a Model (only a run folder has one)")
+        return source, None, pathlib.Path(out_dir)
+    run = load(source, step=step, which=which)
+    out = pathlib.Path(source) / "export" if out_dir is None else pathlib.Path(out_dir)
+    return run.model, run, out
+
+
+def _lower(model: Model, platforms: tuple[str, ...]) -> jax_export.Exported:
+    """The model's forward pass on raw inputs, for any batch size, lowered for
+    ``platforms``; the parameters are constants of the program."""
+
+    def forward(x: jax.Array) -> jax.Array:
+        return model.forward(x)
+
+    (batch,) = jax_export.symbolic_shape("batch")
+    preprocessing = model.preprocessing
+    spec = jax.ShapeDtypeStruct((batch, *preprocessing.feature_shape), preprocessing.dtype)
+    return jax_export.export(jax.jit(forward), platforms=platforms)(spec)
+
+
+def _safetensors_bytes(model: Model) -> bytes:
+    """The parameters, layer state and standardization as a safetensors file, each tensor
+    named by its checkpoint path (``params/dense_0/w``)."""
+    tree: dict[str, Any] = {"params": model.params, "state": model.state}
+    if model.preprocessing.mean is not None:
+        tree["preprocessing"] = {"mean": model.preprocessing.mean, "std": model.preprocessing.std}
+    tensors = {}
+    for path, leaf in leaves_by_path(tree).items():
+        dtype = leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+        if str(dtype) not in _SAFETENSORS_DTYPES:
+            raise TypeError(f"export: {path} has dtype {dtype}, which safetensors cannot store")
+        tensors[path] = np.asarray(jax.device_get(leaf), order="C")
+    return safetensors.numpy.save(tensors, metadata={"format": FORMAT, "jaxnet": __version__})
+
+
+def _signature(model: Model, run: LoadedRun | None, forward: jax_export.Exported) -> dict[str, Any]:
+    """signature.json: inputs, outputs, names, platforms, versions and dates."""
+    description: Mapping[str, Any] = run.description if run else {}
+    preprocessing = model.preprocessing
+    (out,) = forward.out_avals  # a net returns one array
+    today = datetime.datetime.now(datetime.UTC)
+    input_shape = [None, *preprocessing.feature_shape]
+    return {
+        "format": FORMAT,
+        "task": description.get("task"),
+        "input": {"shape": input_shape, "dtype": preprocessing.dtype},
+        "output": {"shape": _shape(out.shape), "dtype": str(out.dtype), "kind": model.outputs},
+        "class_names": None if model.class_names is None else list(model.class_names),
+        "target_names": description.get("target_names"),
+        "step": run.step if run else None,
+        "platforms": list(forward.platforms),
+        "created": today.isoformat(timespec="seconds"),
+        "readable_until": _add_months(today.date(), COMPATIBILITY_MONTHS).isoformat(),
+        "compatibility": COMPATIBILITY,
+        "jaxnet_version": __version__,
+        "jax_version": jax.__version__,
+        "jaxlib_version": jaxlib.__version__,
+        "files": {"forward": FORWARD, "params": PARAMS},
+        "usage": (
+            f"import jax; forward = jax.export.deserialize(open({FORWARD!r}, 'rb').read()); "
+            f"y = forward.call(x)  # x: raw {preprocessing.dtype} inputs of shape "
+            f"(batch, {', '.join(map(str, preprocessing.feature_shape))}); y: {model.outputs}"
+        ),
+    }
+
+
+def _shape(shape: Sequence[Any]) -> list[int | None]:
+    """A shape for JSON: ``None`` for the symbolic batch dimension."""
+    return [None if jax_export.is_symbolic_dim(d) else int(d) for d in shape]
+
+
+def _add_months(day: datetime.date, months: int) -> datetime.date:
+    """``day`` moved ``months`` calendar months on, kept within the month.
+
+    Example:
+      >>> _add_months(datetime.date(2026, 8, 31), 6)
+      datetime.date(2027, 2, 28)
+    """
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    last = calendar.monthrange(year, month)[1]
+    return datetime.date(year, month, min(day.day, last))
