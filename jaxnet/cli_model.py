@@ -190,7 +190,10 @@ def _write_predictions(values: np.ndarray, header: list[str], output: str | None
     """``.npy`` keeps the array as it is; CSV (a file or stdout) has one row per example."""
     from jaxnet import atomic
 
-    if output is not None and pathlib.Path(output).suffix.lower() == ".npy":
+    suffix = None if output is None else pathlib.Path(output).suffix.lower()
+    if suffix not in (None, ".csv", ".npy"):
+        raise ValueError(f"--output {output}: expected a .csv or .npy file, got {suffix!r}")
+    if output is not None and suffix == ".npy":
         buffer = io.BytesIO()
         np.save(buffer, values, allow_pickle=False)
         atomic.write_bytes(pathlib.Path(output), buffer.getvalue())

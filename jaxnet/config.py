@@ -83,8 +83,9 @@ def from_config(config: Mapping[str, Any]) -> Layer:
       The net, with the same parameter tree and outputs as the one described.
 
     Raises:
-      ConfigError: for another format, an unknown layer (not registered in this process), an
-        unknown or bad argument; the message names the place in the config.
+      ConfigError: for another format, a missing or malformed ``jaxnet_version``, an unknown
+        key, an unknown layer (not registered in this process), an unknown or bad argument;
+        the message names the place in the config.
 
     Example:
       >>> import jax, jaxnet as jn
@@ -100,12 +101,34 @@ def from_config(config: Mapping[str, Any]) -> Layer:
             f"config: format must be {FORMAT!r}, got {config.get('format')!r}"
             + ("" if "format" in config else " (is this a to_config dict?)")
         )
-    if "net" not in config:
-        raise ConfigError("config: has no 'net' entry")
-    net = _decode(config["net"], "net")
+    _check_header(config)
+    try:
+        net = _decode(config["net"], "net")
+    except RecursionError:
+        raise ConfigError("net: nested too deeply to be a net") from None
     if not isinstance(net, Layer):
         raise ConfigError(f"net: describes a {type(net).__name__}, not a layer")
     return net
+
+
+def _check_header(config: Mapping[str, Any]) -> None:
+    """The keys beside ``net``: known ones only, and a version string ``X.Y.Z``.
+
+    Within one :data:`FORMAT` the meaning of a config never changes (a constructor's defaults,
+    which a config leaves out, included); a change that would bumps the format. So a config of
+    another jaxnet version with this format loads.
+    """
+    unknown = sorted(set(config) - {"format", "jaxnet_version", "net"})
+    if unknown:
+        raise ConfigError(f"config: unexpected key {unknown[0]!r}")
+    if "net" not in config:
+        raise ConfigError("config: has no 'net' entry")
+    version = config.get("jaxnet_version")
+    parts = version.split(".") if isinstance(version, str) else []
+    if len(parts) < 2 or not all(part.isdigit() for part in parts[:2]):
+        raise ConfigError(
+            f"config: jaxnet_version must be a version such as '0.1.0', got {version!r}"
+        )
 
 
 # ------------------------------------------------------------------------------------ writing
@@ -153,6 +176,8 @@ def _encode(value: Any, path: str | tuple[str, ...], argument: str) -> Any:
     assert isinstance(path, str)
     if value is None or isinstance(value, bool | str):
         return value
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, int | np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
@@ -160,9 +185,9 @@ def _encode(value: Any, path: str | tuple[str, ...], argument: str) -> Any:
     if callable(value):
         return {"function": _function_name(value, path, argument)}
     raise ConfigError(
-        f"to_config: {path}: argument {argument}={value!r} is a {type(value).__name__}, which a "
-        "config cannot hold (JSON values, tuples, layers and functions of jax.nn or jax.numpy "
-        f"can); {_HOW_TO_REGISTER}"
+        f"to_config: {path}: argument {argument} is of type {type(value).__name__}, which a "
+        "config cannot hold (numbers, strings, booleans, None, tuples, layers and functions of "
+        "jax.nn or jax.numpy can); pass it as one of those"
     )
 
 
@@ -171,7 +196,7 @@ def _function_name(fn: Callable[..., Any], path: str, argument: str) -> str:
     name = getattr(fn, "__name__", None)
     for module_name in FUNCTION_MODULES:
         module = importlib.import_module(module_name)
-        if isinstance(name, str) and getattr(module, name, None) is fn:
+        if isinstance(name, str) and not isinstance(fn, type) and getattr(module, name, None) is fn:
             return f"{module_name}.{name}"
     hint = ""
     if argument.endswith("_init"):
@@ -243,13 +268,21 @@ def _call_arguments(
         )
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
+    spread = [p.kind for p in parameters.values()].count(inspect.Parameter.VAR_POSITIONAL) > 0
     for key, parameter in parameters.items():
+        kind = parameter.kind
         if key not in arguments:
+            if spread and kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
+                if parameter.default is inspect.Parameter.empty:
+                    raise ConfigError(f"{where}: {name} needs the argument {key!r}")
+                args.append(parameter.default)  # before *args, every one goes by position
             continue
         value = _decode(arguments[key], f"{where}.{key}")
-        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+        if kind is inspect.Parameter.VAR_POSITIONAL:
             args.extend(value if isinstance(value, tuple) else (value,))
-        elif parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+        elif kind is inspect.Parameter.POSITIONAL_ONLY or (
+            spread and kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        ):
             args.append(value)
         else:
             kwargs[key] = value
@@ -263,7 +296,7 @@ def _resolve_function(name: Any, where: str) -> Callable[..., Any]:
     module_name, _, attribute = str(name).rpartition(".")
     if module_name in FUNCTION_MODULES:
         fn = getattr(importlib.import_module(module_name), attribute, None)
-        if callable(fn):
+        if callable(fn) and not isinstance(fn, type):
             return fn
     raise ConfigError(
         f"{where}.function: {name!r} is not a function of {', '.join(FUNCTION_MODULES)}"

@@ -125,8 +125,7 @@ def export(
         ``step``/``which`` with a source that is not a run folder.
       TypeError: for ``platforms`` given as one string, or a parameter whose dtype
         safetensors cannot store (a typed PRNG key, complex128). ``bfloat16`` and float8
-        leaves are stored as safetensors' BF16 and F8 types, which PyTorch reads and
-        ``safetensors.numpy.load`` (which knows no bfloat16) does not.
+        leaves are stored as safetensors' BF16 and F8 types.
 
     Example:
       >>> import jax, numpy as np, tempfile, jaxnet as jn

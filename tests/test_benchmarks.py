@@ -89,3 +89,17 @@ def test_the_carried_state_benchmark_runs_every_step_variant() -> None:
     names = ("hand", "hand+step+key", "jaxnet", "jaxnet raw key")
     assert set(medians) == {f"{n} {m}" for n in names for m in ("read", "noread")}
     assert all(value > 0 for value in medians.values())
+
+
+def test_the_predict_benchmark_compares_three_paths(capsys) -> None:
+    from experiments.benchmarks import predict
+
+    predict.main(["--rows", "300", "--batch-size", "128", "--repeats", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("300 rows, batch 128, median of 1, ")
+    assert [line.split(" | ")[0] for line in lines[3:]] == [
+        "| hand-written jit loop",
+        "| Model.predict_outputs",
+        "| jax.export artifact",
+    ]
+    assert lines[3].endswith("| 1.00 |")

@@ -154,3 +154,59 @@ def test_bad_inputs_are_one_line_and_exit_2(trained, make_args, message, capsys,
 def _save(path, array):
     np.save(path, array)
     return path
+
+
+def test_evaluate_a_recipe_run_written_before_model_json(trained, capsys, tmp_path):
+    import shutil
+
+    run, *_ = trained
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    (old / "model.json").unlink()
+    status, out, _ = _main(["evaluate", old], capsys)
+    assert status == 0
+    assert out.replace(str(old), "RUN") == _main(["evaluate", run], capsys)[1].replace(
+        str(run), "RUN"
+    )
+
+
+def test_evaluate_and_predict_refuse_mismatched_files(trained, capsys, tmp_path):
+    run, data, raw = trained
+    np.savez(tmp_path / "short.npz", x=raw, y=data.y_test[:-1])
+    status, _, err = _main(["evaluate", run, "--data", tmp_path / "short.npz"], capsys)
+    assert (status, err) == (
+        2,
+        [
+            f"jaxnet: error: {tmp_path / 'short.npz'}: x has {len(raw)} rows but y has {len(raw) - 1}"
+        ],
+    )
+    np.save(tmp_path / "raw.npy", raw)
+    out = tmp_path / "p.npz"
+    status, _, err = _main(["predict", run, tmp_path / "raw.npy", "--output", out], capsys)
+    assert (status, err) == (
+        2,
+        [f"jaxnet: error: --output {out}: expected a .csv or .npy file, got '.npz'"],
+    )
+    assert not out.exists()
+
+
+def test_evaluate_needs_a_loss_of_jaxnet(capsys, tmp_path):
+    data = jn.data.load("xor")
+    jn.train.fit(
+        jn.serial(jn.nn.Dense(2)),
+        data,
+        optimizer=optax.sgd(0.1),
+        loss=lambda logits, labels: jn.losses.softmax_cross_entropy(logits, labels),
+        epochs=1,
+        batch_size=16,
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
+    status, _, err = _main(["evaluate", tmp_path / "run"], capsys)
+    assert (status, err) == (
+        2,
+        [
+            f"jaxnet: error: {tmp_path / 'run' / 'model.json'}: names no loss (the run was "
+            "trained with a loss of its own, not one of jn.losses), so evaluate cannot compute one"
+        ],
+    )

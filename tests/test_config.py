@@ -259,3 +259,79 @@ def test_spec_reads_as_the_call_that_built_the_net():
     assert repr(net.spec) == (
         "Spec(serial(nn.Dense(features=9), nn.Sigmoid, nn.RNN(cell=nn.LSTM(features=3))))"
     )
+
+
+def test_a_constructor_with_star_args_round_trips():
+    @jn.register_layer("tests.Sum")
+    def Sum(first, *more, scale=1.0):
+        return jn.elementwise(lambda x: scale * (x + first + sum(more)), "sum")
+
+    net = jn.serial(Sum(1.0, 2.0, 3.0, scale=2.0))
+    assert jn.to_config(net)["net"]["arguments"]["layers"][0]["arguments"] == {
+        "first": 1.0,
+        "more": [2.0, 3.0],
+        "scale": 2.0,
+    }
+    x = jnp.ones((2, 3))
+    np.testing.assert_array_equal(_through_json(net).apply({}, {}, x)[0], net.apply({}, {}, x)[0])
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (
+            {"jaxnet_version": None},
+            "config: jaxnet_version must be a version such as '0.1.0', got None",
+        ),
+        ({"jaxnet_version": "next"}, "config: jaxnet_version must be a version such as '0.1.0'"),
+        ({"comment": "mine"}, "config: unexpected key 'comment'"),
+    ],
+)
+def test_from_config_checks_the_header(header, message):
+    config = {**jn.to_config(jn.nn.Dense(2)), **header}
+    with pytest.raises(jn.ConfigError, match=re.escape(message)):
+        jn.from_config(config)
+
+
+def test_arguments_a_config_cannot_hold_are_refused_by_name():
+    message = "to_config: reshape/by[0]: argument by is of type ndarray, which a config cannot hold"
+    with pytest.raises(jn.ConfigError, match=re.escape(message)):
+        jn.to_config(_with_array_argument())
+
+
+def _with_array_argument():
+    @jn.register_layer("tests.Shift")
+    def Shift(by):
+        return jn.elementwise(lambda x: x + by, "reshape")
+
+    return Shift((np.zeros(2),))
+
+
+def test_a_deeply_nested_config_is_one_error():
+    net = {"type": "nn.Dense", "arguments": {"features": 2}}
+    for _ in range(5000):
+        net = {"type": "nn.RNN", "arguments": {"cell": net}}
+    with pytest.raises(jn.ConfigError, match=re.escape("net: nested too deeply to be a net")):
+        jn.from_config({"format": "jaxnet.model/1", "jaxnet_version": "0.1.0", "net": net})
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: jn.nn.Dense(2, w_init="zeros"), TypeError, "dense: w_init must be an initializer"),
+        (lambda: jn.nn.Conv(2, (3,), b_init=1.0), TypeError, "conv: b_init must be an initializer"),
+        (
+            lambda: jn.nn.Activation(jnp.sin, name=5),
+            TypeError,
+            "activation: name must be a string, got int",
+        ),
+        (
+            lambda: jn.nn.initializer("normal", stddev=np.zeros(2)),
+            ValueError,
+            "initializer: stddev=array([0., 0.]) is not a number, string, None or a tuple of them",
+        ),
+    ],
+)
+def test_constructor_arguments_that_a_config_could_smuggle_in(call, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        call()

@@ -423,12 +423,15 @@ def test_docstring_examples_run(module: Any) -> None:
 
 @pytest.mark.parametrize("name", [n for n in data.__all__ if callable(getattr(data, n))])
 def test_public_names_are_documented(name: str) -> None:
-    doc = getattr(data, name).__doc__ or ""
+    value = getattr(data, name)
+    doc = value.__doc__ or ""
     assert "Example:" in doc
-    if name not in ("Dataset", "names"):  # a class, and a function without arguments
+    if isinstance(value, type):  # a class (Dataset, Preprocessing) documents its attributes
+        assert "Attributes:" in doc
+        return
+    if name != "names":  # a function without arguments
         assert "Args:" in doc
-    if name != "Dataset":
-        assert "Returns:" in doc
+    assert "Returns:" in doc
 
 
 def test_digits_read_without_importing_sklearn_equal_load_digits():

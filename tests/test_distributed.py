@@ -91,6 +91,7 @@ def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
         "config.json",
         "curves.png",
         "metrics.jsonl",
+        "model.json",
     ]
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
 

@@ -215,3 +215,109 @@ def test_a_fresh_process_rebuilds_the_net_and_predicts(regression_run, tmp_path)
 def test_optimizer_errors(call, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         call()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dtype": "float64"}, "Preprocessing: dtype must be one of ('float32', 'int32')"),
+        ({"mean": np.zeros(3)}, "Preprocessing: give both mean and std, or neither"),
+        ({"mean": np.zeros(2), "std": np.ones(2)}, "Preprocessing: mean must have shape (3,)"),
+        (
+            {"mean": np.zeros(3), "std": np.zeros(3)},
+            "Preprocessing: every std must be finite and > 0",
+        ),
+        ({"feature_shape": (3, 0)}, "Preprocessing: feature_shape must be positive ints"),
+    ],
+)
+def test_preprocessing_is_checked(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        jn.data.Preprocessing(**{"feature_shape": (3,), **kwargs})
+
+
+def test_preprocessing_reads_lists_and_refuses_what_float32_cannot_hold():
+    p = jn.data.Preprocessing([3], mean=[1.0, 2.0, 3.0], std=[1.0, 1.0, 2.0])
+    assert p.feature_shape == (3,) and p.mean.dtype == np.float32
+    np.testing.assert_array_equal(p(np.array([[2.0, 2.0, 5.0]])), [[1.0, 0.0, 1.0]])
+    assert jn.data.Preprocessing.from_json(p.to_json()).std.tolist() == [1.0, 1.0, 2.0]
+    with pytest.raises(
+        ValueError, match=re.escape("x: a value beyond float32's range (first in row 1)")
+    ):
+        p.check(np.array([[0.0, 0.0, 0.0], [1e39, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match=re.escape("preprocessing: malformed entry (KeyError")):
+        jn.data.Preprocessing.from_json({"dtype": "float32"})
+    ids = jn.data.Preprocessing((2,), "int32")
+    with pytest.raises(ValueError, match=re.escape("x: ids outside the int32 range")):
+        ids.check(np.array([[0, 2**40]]))
+
+
+def test_model_checks_its_outputs_kind_and_the_nets_output():
+    net = jn.nn.Dense(2)
+    _, params, state = net.init(jax.random.key(0), (None, 3))
+    with pytest.raises(ValueError, match=re.escape("Model: outputs must be one of ('logits',")):
+        jn.train.Model(net, params, state, jn.data.Preprocessing((3,)), "probabilities")
+    pair = jn.Layer(lambda k, s: ((tuple(s), tuple(s)), {}, {}), lambda p, s, x, **_: ((x, x), s))
+    model = jn.train.Model(pair, {}, {}, jn.data.Preprocessing((3,)))
+    with pytest.raises(
+        ValueError, match=re.escape("predict: the net returns tuple, not one array")
+    ):
+        model.predict(np.ones((2, 3)))
+
+
+def test_any_number_of_rows_compiles_a_few_programs(regression_run):
+    model = jn.train.load(regression_run[0]).model
+    for n in range(1, 10):
+        assert model.predict(X_RAW[:n], batch_size=16).shape == (n, 1)
+    assert model._compiled._cache_size() == 5  # 1, 2, 4, 8 and 16 rows
+
+
+def _edited_copy(run_dir, tmp_path, **changes):
+    copy = tmp_path / "edited"
+    copy.mkdir()
+    (copy / "config.json").write_bytes((run_dir / "config.json").read_bytes())
+    description = json.loads((run_dir / "model.json").read_text())
+    for key, value in changes.items():
+        if value is ...:
+            del description[key]
+        else:
+            description[key] = value
+    (copy / "model.json").write_text(json.dumps(description))
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"preprocessing": ...}, "model.json: preprocessing must be an object, got None"),
+        ({"outputs": "probs"}, "model.json: outputs must be one of ('logits', 'binary_logits',"),
+        ({"optimizer": None}, "model.json: optimizer must be an object, got None"),
+        ({"loss": "nope"}, "model.json: loss must be the name of a function of jn.losses or null"),
+        (
+            {"metrics": {"acc": "nope"}},
+            "model.json: metrics: 'acc' names no function of jn.metrics",
+        ),
+        ({"target_names": 5}, "model.json: target_names must be a list of strings or null, got 5"),
+        ({"data": {"name": "iris", "bogus": 1}}, "model.json: data must be null or an object"),
+        ({"trainable": 3}, "model.json: trainable must be a glob, null or false, got 3"),
+        ({"format": "jaxnet.run-model/0"}, "model.json: format must be 'jaxnet.run-model/1'"),
+        ({"optimizer": {"name": "adamx"}}, "model.json: optimizer: unknown optimizer 'adamx'"),
+        ({"net": {"format": "jaxnet.model/1"}}, "model.json: config: has no 'net' entry"),
+    ],
+)
+def test_an_edited_model_json_is_one_error_naming_it(regression_run, tmp_path, changes, message):
+    copy = _edited_copy(regression_run[0], tmp_path, **changes)
+    (copy / "checkpoints").symlink_to(regression_run[0] / "checkpoints")
+    with pytest.raises(jn.train.RunFolderError, match=re.escape(message)):
+        jn.train.load(copy)
+
+
+def test_a_run_without_checkpoints_or_from_an_older_recipe_run(regression_run, tmp_path):
+    copy = _edited_copy(regression_run[0], tmp_path)
+    with pytest.raises(FileNotFoundError, match=re.escape("has no checkpoint")):
+        jn.train.load(copy)
+    (copy / "model.json").unlink()
+    (copy / "config.json").write_text(json.dumps({"recipe": "iris"}))
+    with pytest.raises(
+        FileNotFoundError, match=re.escape("has no model.json (a recipe run written")
+    ):
+        jn.train.load(copy)

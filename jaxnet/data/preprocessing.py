@@ -28,10 +28,10 @@ class Preprocessing:
     Attributes:
       feature_shape: the shape of one raw example, e.g. ``(64,)``.
       dtype: ``"float32"`` or ``"int32"`` (ids), the dtype the net takes.
-      mean: float32 array of shape ``feature_shape`` subtracted from raw features; ``None``
-        for no standardization.
-      std: float32 array of shape ``feature_shape`` dividing centred features; ``None`` with
-        ``mean``.
+      mean: float32 array of shape ``feature_shape`` subtracted from raw features (finite);
+        ``None`` for no standardization.
+      std: float32 array of shape ``feature_shape`` dividing centred features (finite, > 0);
+        ``None`` with ``mean``.
 
     Example:
       >>> import numpy as np
@@ -47,17 +47,28 @@ class Preprocessing:
     std: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        shape = tuple(self.feature_shape)
+        if not all(
+            isinstance(d, int | np.integer) and not isinstance(d, bool) and d > 0 for d in shape
+        ):
+            raise ValueError(f"Preprocessing: feature_shape must be positive ints, got {shape!r}")
+        object.__setattr__(self, "feature_shape", tuple(int(d) for d in shape))
         if self.dtype not in DTYPES:
             raise ValueError(f"Preprocessing: dtype must be one of {DTYPES}, got {self.dtype!r}")
         if (self.mean is None) != (self.std is None):
             raise ValueError("Preprocessing: give both mean and std, or neither")
+        if self.mean is None or self.std is None:
+            return
         for name in ("mean", "std"):
-            value = getattr(self, name)
-            if value is not None and np.shape(value) != tuple(self.feature_shape):
+            value = np.asarray(getattr(self, name), np.float32)
+            if value.shape != self.feature_shape:
                 raise ValueError(
-                    f"Preprocessing: {name} must have shape {tuple(self.feature_shape)}, "
-                    f"got {np.shape(value)}"
+                    f"Preprocessing: {name} must have shape {self.feature_shape}, got {value.shape}"
                 )
+            if not np.isfinite(value).all() or (name == "std" and not (value > 0).all()):
+                need = "finite and > 0" if name == "std" else "finite"
+                raise ValueError(f"Preprocessing: every {name} must be {need}")
+            object.__setattr__(self, name, value)
 
     @classmethod
     def of(cls, data: Any) -> Preprocessing:
@@ -104,11 +115,13 @@ class Preprocessing:
             raise TypeError(f"{what}: expected real numbers, got dtype {arr.dtype}")
         if self.dtype == "int32":
             return _as_ids(arr, what)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{what}: holds NaN or Inf (first in row {_first_bad_row(arr)})")
         with np.errstate(over="ignore"):
             arr = arr.astype(np.float32)
         if not np.isfinite(arr).all():
-            row = int(np.flatnonzero(~np.isfinite(arr).reshape(len(arr), -1).all(axis=1))[0])
-            raise ValueError(f"{what}: holds NaN or Inf (first in row {row})")
+            row = _first_bad_row(arr)
+            raise ValueError(f"{what}: a value beyond float32's range (first in row {row})")
         return arr
 
     def to_json(self) -> dict[str, Any]:
@@ -137,6 +150,10 @@ class Preprocessing:
                 f"preprocessing: malformed entry ({type(error).__name__}: {error})"
             ) from None
         return cls(shape, entry["dtype"], mean, std)
+
+
+def _first_bad_row(arr: np.ndarray) -> int:
+    return int(np.flatnonzero(~np.isfinite(arr).reshape(len(arr), -1).all(axis=1))[0])
 
 
 def _as_ids(arr: np.ndarray, what: str) -> np.ndarray:

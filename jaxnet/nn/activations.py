@@ -35,10 +35,13 @@ def Activation(fn: Callable[[Array], Array], name: str | None = None) -> Layer:
       name: the layer's kind in parameter paths; defaults to ``fn.__name__``.
 
     Raises:
-      TypeError: if ``fn`` is not callable.
+      TypeError: if ``fn`` is not callable or ``name`` not a string.
+      ValueError: if ``name`` is not an identifier.
     """
     if not callable(fn):
         raise TypeError(f"activation: fn must be callable, got {type(fn).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"activation: name must be a string, got {type(name).__name__}")
     name = name or str(getattr(fn, "__name__", "activation"))
     if not name.isidentifier():  # lambdas are "<lambda>"; "/" would break parameter paths
         raise ValueError(

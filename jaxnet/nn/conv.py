@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from jaxnet.core import Array, Layer, Params, Shape, ShapeError, State, as_shape, format_shape
 from jaxnet.describe import described
-from jaxnet.nn._checks import positive_int
+from jaxnet.nn._checks import initializer, positive_int
 
 Initializer = jax.nn.initializers.Initializer
 LECUN_NORMAL = jax.nn.initializers.lecun_normal()
@@ -279,7 +279,7 @@ def Conv(
     "b": (features,)}``. Defaults: ``w`` is LeCun normal over
     ``fan_in = prod(kernel_size)·in_channels/feature_group_count``, the inputs one output sees,
     as Flax does: like ``Dense``, it keeps the variance of the output close to that of the input
-    (pass ``jax.nn.initializers.he_normal()`` for deep ReLU nets). ``b`` starts at zero.
+    (pass ``jn.nn.initializer("he_normal")`` for deep ReLU nets). ``b`` starts at zero.
 
     Args:
       features: output channels ``F``, a positive int.
@@ -315,6 +315,8 @@ def Conv(
     """
     layer = "conv"
     features = positive_int(features, layer=layer, argument="features")
+    w_init = initializer(w_init, layer=layer, argument="w_init")
+    b_init = initializer(b_init, layer=layer, argument="b_init")
     kernel = _window_shape(kernel_size, layer=layer, argument="kernel_size")
     ndim = len(kernel)
     stride = _per_axis(strides, ndim, layer=layer, argument="strides")
@@ -467,6 +469,8 @@ def ConvTranspose(
     """
     layer = "conv_transpose"
     features = positive_int(features, layer=layer, argument="features")
+    w_init = initializer(w_init, layer=layer, argument="w_init")
+    b_init = initializer(b_init, layer=layer, argument="b_init")
     kernel = _window_shape(kernel_size, layer=layer, argument="kernel_size")
     ndim = len(kernel)
     stride = _per_axis(strides, ndim, layer=layer, argument="strides")

@@ -32,8 +32,8 @@ def Embedding(
     normal, variance ``1/in_features``, which keeps unit-variance inputs at unit variance).
     Flax's library default, variance ``1/features``, is made for reusing the table as the
     output projection (``Embed.attend``), which this layer does not offer; pass
-    ``embedding_init=jax.nn.initializers.variance_scaling(1.0, "fan_in", "normal", out_axis=0)``
-    to get it.
+    ``embedding_init=jn.nn.initializer("variance_scaling", scale=1.0, mode="fan_in",
+    distribution="normal", out_axis=0)`` to get it.
 
     Out-of-range ids: values cannot be checked under ``jit``, so an id outside
     ``[0, num_embeddings)`` gives a row of NaN (``jnp.take`` with ``mode="fill"``), negative ids

@@ -77,6 +77,12 @@ def initializer(name: str, **arguments: Any) -> NamedInitializer:
         raise ValueError(
             f"initializer: unknown name {name!r}; jax.nn.initializers has {', '.join(known)}"
         )
+    for key, value in arguments.items():
+        values = value if isinstance(value, tuple | list) else (value,)
+        if not all(v is None or isinstance(v, bool | int | float | str) for v in values):
+            raise ValueError(
+                f"initializer: {key}={value!r} is not a number, string, None or a tuple of them"
+            )
     made = NamedInitializer(name, dict(arguments))
     try:
         _ = made._made  # the factory's own checks of its arguments, now rather than at init

@@ -20,7 +20,7 @@ from jaxnet.core import (
     format_shape,
 )
 from jaxnet.describe import described, described_instance
-from jaxnet.nn._checks import expect_shape, positive_int
+from jaxnet.nn._checks import expect_shape, initializer, positive_int
 
 Initializer = jax.nn.initializers.Initializer
 LECUN_NORMAL = jax.nn.initializers.lecun_normal()
@@ -42,7 +42,7 @@ def Dense(
 
     Defaults: ``w`` is drawn from LeCun normal (variance ``1/in_features``, as Flax does), which
     keeps the variance of ``x · W`` close to that of ``x`` so deep sigmoid and tanh nets start in
-    their sensitive range; for deep ReLU nets pass ``w_init=jax.nn.initializers.he_normal()``
+    their sensitive range; for deep ReLU nets pass ``w_init=jn.nn.initializer("he_normal")``
     (variance ``2/in_features``). ``b`` starts at zero: random ``w`` already breaks symmetry.
 
     Args:
@@ -52,7 +52,8 @@ def Dense(
       b_init: an initializer for ``b``.
 
     Raises:
-      TypeError, ValueError: at construction, if ``features`` is not a positive int.
+      TypeError, ValueError: at construction, if ``features`` is not a positive int or an
+        initializer is not callable.
       ShapeError: at ``init`` or trace time, if the last input axis does not match ``w``.
 
     Example:
@@ -62,6 +63,8 @@ def Dense(
       ((1, 9), (8, 9), (9,))
     """
     features = positive_int(features, layer="dense", argument="features")
+    w_init = initializer(w_init, layer="dense", argument="w_init")
+    b_init = initializer(b_init, layer="dense", argument="b_init")
 
     def init(key: Array, input_shape: Sequence[int | None]) -> tuple[Shape, Params, State]:
         shape = as_shape(input_shape, layer="dense")

@@ -64,3 +64,64 @@ def model_entry(
         "data": None if data.origin is None else dict(data.origin),
     }
     return entry
+
+
+_ORIGIN_KEYS = {"name", "seed", "test_fraction", "standardize"}
+
+
+def check_description(entry: Mapping[str, Any], file: Any) -> None:
+    """Refuse a model.json that this version did not write or that was edited into something
+    :func:`jaxnet.train.load` cannot read, naming the file and the key.
+
+    Raises:
+      RunFolderError: ``run/model.json: outputs must be one of (...), got 'probs'``.
+    """
+    from jaxnet.data.preprocessing import Preprocessing
+    from jaxnet.train.model import OUTPUTS
+    from jaxnet.train.run import RunFolderError
+
+    def bad(key: str, need: str) -> RunFolderError:
+        return RunFolderError(f"{file}: {key} must be {need}, got {entry.get(key)!r}")
+
+    if entry.get("format") != FORMAT:
+        raise bad("format", repr(FORMAT))
+    for key, kind, need in (
+        ("net", dict, "a net config or null"),
+        ("preprocessing", dict, "an object"),
+        ("optimizer", dict, "an object"),
+        ("metrics", dict, "an object"),
+    ):
+        value = entry.get(key)
+        if not isinstance(value, kind) and not (key == "net" and value is None):
+            raise bad(key, need)
+    if entry.get("outputs") not in OUTPUTS:
+        raise bad("outputs", f"one of {OUTPUTS}")
+    if entry.get("task") not in ("classification", "regression"):
+        raise bad("task", "'classification' or 'regression'")
+    names = entry.get("target_names")
+    if names is not None and not (
+        isinstance(names, list) and all(isinstance(n, str) for n in names)
+    ):
+        raise bad("target_names", "a list of strings or null")
+    if entry.get("loss") is not None and _known(losses, entry.get("loss")) is None:
+        raise bad("loss", "the name of a function of jn.losses or null")
+    for name, fn in entry["metrics"].items():
+        if fn is not None and _known(metrics_module, fn) is None:
+            raise RunFolderError(f"{file}: metrics: {name!r} names no function of jn.metrics")
+    trainable = entry.get("trainable")
+    if not (trainable is None or trainable is False or isinstance(trainable, str)):
+        raise bad("trainable", "a glob, null or false")
+    data = entry.get("data")
+    if data is not None and not (isinstance(data, dict) and set(data) <= _ORIGIN_KEYS):
+        raise bad("data", f"null or an object with keys among {sorted(_ORIGIN_KEYS)}")
+    try:
+        Preprocessing.from_json(entry["preprocessing"])
+    except ValueError as error:
+        raise RunFolderError(f"{file}: {error}") from None
+
+
+def _known(module: Any, name: Any) -> Callable[..., Any] | None:
+    """The public function ``name`` of ``module``, or None."""
+    if isinstance(name, str) and name in getattr(module, "__all__", ()):
+        return getattr(module, name)
+    return None

@@ -21,7 +21,7 @@ from jaxnet.config import ConfigError, from_config
 from jaxnet.core import Layer, Params, State
 from jaxnet.data import Preprocessing
 from jaxnet.train.checkpoint import Checkpointer
-from jaxnet.train.description import FORMAT
+from jaxnet.train.description import check_description
 from jaxnet.train.fit import with_precision
 from jaxnet.train.freeze import freeze
 from jaxnet.train.model import Model
@@ -40,8 +40,8 @@ class LoadedRun:
       state: its layer state (BatchNorm statistics; ``{}`` for most nets).
       model: net, params, state and preprocessing: :meth:`predict` and friends.
       train_state: the whole train state (optimizer state included) to train on, when the
-        optimizer was made by name (:func:`jaxnet.train.optimizer`) or by a recipe; None
-        otherwise.
+        optimizer was made by name (:func:`jaxnet.train.optimizer`, as recipes do) and
+        ``trainable`` was None or a glob; None otherwise.
       step: the checkpoint restored (its epoch).
       config: config.json.
       description: model.json.
@@ -85,10 +85,6 @@ def _pick_step(checkpoints: Checkpointer, step: int | None, which: str, folder: 
 
 def _rebuild_net(description: Mapping[str, Any], folder: RunFolder) -> Layer:
     file = folder.path / MODEL
-    if description.get("format") != FORMAT:
-        raise RunFolderError(
-            f"{file}: format must be {FORMAT!r}, got {description.get('format')!r}"
-        )
     if description.get("net") is None:
         reason = description.get("net_error", "it holds no net config")
         raise RunFolderError(
@@ -99,6 +95,20 @@ def _rebuild_net(description: Mapping[str, Any], folder: RunFolder) -> Layer:
         return from_config(description["net"])
     except ConfigError as error:
         raise RunFolderError(f"{file}: {error}") from None
+
+
+def _read_description(folder: RunFolder, config: Mapping[str, Any]) -> dict[str, Any]:
+    """model.json, checked; a run of a recipe written before model.json existed is told how
+    to rebuild it."""
+    if not (folder.path / MODEL).is_file() and "recipe" in config:
+        raise FileNotFoundError(
+            f"run folder {str(folder.path)!r} has no model.json (a recipe run written "
+            "before run folders held one); rebuild it with job = jn.recipes.build(config) and "
+            "RunFolder(run_dir).checkpointer().restore(job.initial_state())"
+        )
+    description = folder.read_model()
+    check_description(description, folder.path / MODEL)
+    return description
 
 
 def _model(net: Layer, params: Params, state: State, description: Mapping[str, Any]) -> Model:
@@ -115,8 +125,9 @@ def load(
 
     Works for any net built from jaxnet's layers (and registered ones), by a recipe or by
     hand; the user's code is not needed. The optimizer state is restored too when the
-    optimizer was made by name (:func:`jaxnet.train.optimizer`); otherwise ``train_state`` is
-    None and the parameters and layer state are restored alone.
+    optimizer was made by name (:func:`jaxnet.train.optimizer`) and ``trainable`` was None or
+    a glob; otherwise ``train_state`` is None and the parameters and layer state are restored
+    alone.
 
     Args:
       run_dir: the run folder.
@@ -143,7 +154,7 @@ def load(
     """
     folder = RunFolder(run_dir)
     config = folder.read_config()
-    description = folder.read_model()
+    description = _read_description(folder, config)
     net = _rebuild_net(description, folder)
     checkpoints = folder.checkpointer()
     step = _pick_step(checkpoints, step, which, folder)
@@ -169,7 +180,12 @@ def _restore_train_state(
 ) -> TrainState | None:
     """The whole train state, when the optimizer (and the trainable selection) can be made
     again; None otherwise."""
-    optimizer = rebuild_optimizer(description.get("optimizer", {}))
+    try:
+        optimizer = rebuild_optimizer(description["optimizer"])
+    except (TypeError, ValueError) as error:
+        raise RunFolderError(
+            f"{checkpoints.directory.parent / MODEL}: optimizer: {error}"
+        ) from None
     trainable = description.get("trainable")
     if optimizer is None or trainable is False:
         return None

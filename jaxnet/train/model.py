@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
@@ -41,6 +40,11 @@ def outputs_of(loss: Callable[..., Any], task: str | None) -> str:
     if kind is None:
         return "scores" if task == "classification" else "values"
     return kind
+
+
+def _bucket(n: int) -> int:
+    """The power of two at or above ``n`` (1 for none)."""
+    return 1 << max(n - 1, 0).bit_length()
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -93,23 +97,31 @@ class Model:
         """The raw outputs (logits, values) for raw inputs ``x`` ``(n, *feature_shape)``, as
         NumPy, computed ``batch_size`` examples per compiled call.
 
+        Chunks are padded (repeating the last row) to ``batch_size``, or for fewer rows to the
+        next power of two, so that any number of rows runs through a few compiled programs.
+
         Raises:
-          ValueError, TypeError: for inputs of the wrong rank, shape or dtype, or a bad
-            ``batch_size``.
+          ValueError, TypeError: for inputs of the wrong rank, shape or dtype, a bad
+            ``batch_size``, or a net whose output is not one array.
         """
         arr = self.preprocessing.check(x)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
             raise ValueError(f"predict: batch_size must be a positive int, got {batch_size!r}")
-        size = min(batch_size, len(arr)) or 1
-        chunks = []
+        if batch_size < 1:
+            raise ValueError(f"predict: batch_size must be a positive int, got {batch_size!r}")
+        size = min(int(batch_size), _bucket(len(arr)))
+        out = jax.eval_shape(self._compiled, self.params, self.state, arr[:1].repeat(size, 0))
+        if not isinstance(out, jax.ShapeDtypeStruct):
+            raise ValueError(
+                f"predict: the net returns {type(out).__name__}, not one array; predict and "
+                "export take nets with a single output"
+            )
+        chunks = [np.zeros((0, *out.shape[1:]), out.dtype)]
         for start in range(0, len(arr), size):
             chunk = arr[start : start + size]
             padded = np.concatenate([chunk, np.repeat(chunk[-1:], size - len(chunk), 0)])
-            chunks.append(self._compiled(self.params, self.state, padded)[: len(chunk)])
-        if not chunks:  # no examples: the output shape from a traced call on one
-            out = jax.eval_shape(self._compiled, self.params, self.state, arr[:1].repeat(1, 0))
-            return np.zeros((0, *out.shape[1:]), out.dtype)
-        return np.asarray(jnp.concatenate(chunks))
+            chunks.append(np.asarray(self._compiled(self.params, self.state, padded))[: len(chunk)])
+        return np.concatenate(chunks)
 
     def predict(self, x: npt.ArrayLike, *, batch_size: int = 1024) -> np.ndarray:
         """Predictions for raw inputs: class labels (int32, the argmax of the logits; for

@@ -96,4 +96,7 @@ def rebuild_optimizer(described: Mapping[str, Any]) -> NamedOptimizer | None:
     name = described.get("name")
     if name is None:
         return None
-    return optimizer(name, **described.get("hyperparameters", {}))
+    hyperparameters = described.get("hyperparameters", {})
+    if not isinstance(name, str) or not isinstance(hyperparameters, Mapping):
+        raise ValueError(f"expected a name and an object of hyperparameters, got {described!r}")
+    return optimizer(name, **hyperparameters)
