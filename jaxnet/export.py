@@ -7,8 +7,11 @@
   `jax.export` for any batch size. Calling it needs only ``jax`` (and ``flatbuffers``)::
 
       import jax
-      forward = jax.export.deserialize(open("forward.jax", "rb").read())
-      logits = forward.call(x)  # x: raw float32 inputs of shape (batch, *feature_shape)
+      forward = jax.jit(jax.export.deserialize(open("forward.jax", "rb").read()).call)
+      logits = forward(x)  # x: raw float32 inputs of shape (batch, *feature_shape)
+
+  (``jax.jit`` compiles the call once per input shape; without it every call is traced
+  again, about 1.7x slower for small batches: see docs/benchmarks.md.)
 
 - ``params.safetensors``: the parameters, layer state and standardization, named by their
   checkpoint paths (``params/dense_0/w``, ``state/batch_norm_0/mean``,
@@ -246,8 +249,8 @@ def _signature(model: Model, run: LoadedRun | None, forward: jax_export.Exported
         "jaxlib_version": jaxlib.__version__,
         "files": {"forward": FORWARD, "params": PARAMS},
         "usage": (
-            f"import jax; forward = jax.export.deserialize(open({FORWARD!r}, 'rb').read()); "
-            f"y = forward.call(x)  # x: raw {preprocessing.dtype} inputs of shape "
+            f"import jax; forward = jax.jit(jax.export.deserialize(open({FORWARD!r}, "
+            f"'rb').read()).call); y = forward(x)  # x: raw {preprocessing.dtype} inputs of shape "
             f"(batch, {', '.join(map(str, preprocessing.feature_shape))}); y: {model.outputs}"
         ),
     }

@@ -91,7 +91,7 @@ def test_the_carried_state_benchmark_runs_every_step_variant() -> None:
     assert all(value > 0 for value in medians.values())
 
 
-def test_the_predict_benchmark_compares_three_paths(capsys) -> None:
+def test_the_predict_benchmark_compares_four_paths(capsys) -> None:
     from experiments.benchmarks import predict
 
     predict.main(["--rows", "300", "--batch-size", "128", "--repeats", "1"])
@@ -100,6 +100,7 @@ def test_the_predict_benchmark_compares_three_paths(capsys) -> None:
     assert [line.split(" | ")[0] for line in lines[3:]] == [
         "| hand-written jit loop",
         "| Model.predict_outputs",
-        "| jax.export artifact",
+        "| jax.jit(artifact.call)",
+        "| artifact.call, bare",
     ]
     assert lines[3].endswith("| 1.00 |")

@@ -117,6 +117,8 @@ class Preprocessing:
             return _as_ids(arr, what)
         if not np.isfinite(arr).all():
             raise ValueError(f"{what}: holds NaN or Inf (first in row {_first_bad_row(arr)})")
+        if arr.dtype == np.float32:
+            return arr
         with np.errstate(over="ignore"):
             arr = arr.astype(np.float32)
         if not np.isfinite(arr).all():

@@ -119,8 +119,10 @@ class Model:
         chunks = [np.zeros((0, *out.shape[1:]), out.dtype)]
         for start in range(0, len(arr), size):
             chunk = arr[start : start + size]
-            padded = np.concatenate([chunk, np.repeat(chunk[-1:], size - len(chunk), 0)])
-            chunks.append(np.asarray(self._compiled(self.params, self.state, padded))[: len(chunk)])
+            if len(chunk) < size:  # the last one: padded, so the same program serves it
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - len(chunk), 0)])
+            y = np.asarray(self._compiled(self.params, self.state, chunk))
+            chunks.append(y[: min(size, len(arr) - start)])
         return np.concatenate(chunks)
 
     def predict(self, x: npt.ArrayLike, *, batch_size: int = 1024) -> np.ndarray:
