@@ -159,7 +159,11 @@ def predict(args: argparse.Namespace) -> int:
     from jaxnet.data import files
 
     run = train.load(args.run_dir, which=args.which)
-    x = run.model.preprocessing.check(files.read_array(args.input), what=args.input)
+    if pathlib.Path(args.input).suffix.lower() == ".csv":  # without a y/label/target column
+        raw = files.read_arrays(args.input)["x"]
+    else:
+        raw = files.read_array(args.input)
+    x = run.model.preprocessing.check(raw, what=args.input)
     if args.proba:
         values = run.predict_proba(x, batch_size=args.batch_size)
         header = _proba_header(run.model.class_names, values.shape[-1])

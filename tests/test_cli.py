@@ -416,3 +416,12 @@ def test_resume_over_a_damaged_checkpoint_warns_in_one_line(tmp_path, capsys, mo
         f"jaxnet: warning: fit: resuming from epoch 2, passing over checkpoint {folder} has no manifest.json: it is damaged or was not written by jaxnet (moved to {aside.name})"
     ]
     assert jaxnet.train.RunFolder("run").checkpointer().steps() == [1, 2, 3]
+
+
+def test_full_disk_at_model_json_is_one_line_and_exit_74(tmp_path):
+    # 600 bytes: config.json (~240 B) fits; model.json (~1.2 KB) does not
+    args = ("train", "xor", "--epochs", "1", "--out", "run", "--no-progress")
+    done = _run_with_file_size_limit(600, *args, cwd=tmp_path)
+    assert done.returncode == cli.IO_ERROR, done.stderr
+    assert done.stderr.splitlines() == ["jaxnet: error: run/model.json: File too large"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json"]

@@ -69,8 +69,9 @@ def test_predict_writes_labels_and_probabilities(trained, capsys, tmp_path):
 
 def test_predict_reads_csv_with_a_header(trained, capsys, tmp_path):
     run, _, raw = trained
-    header = "sepal length,sepal width,petal length,petal width"
-    np.savetxt(tmp_path / "raw.csv", raw, delimiter=",", header=header, comments="", fmt="%.17g")
+    header = "sepal length,sepal width,petal length,petal width,label"  # the label is left out
+    table = np.c_[raw, np.zeros(len(raw))]
+    np.savetxt(tmp_path / "raw.csv", table, delimiter=",", header=header, comments="", fmt="%.17g")
     status, _, _ = _main(
         ["predict", run, tmp_path / "raw.csv", "--output", tmp_path / "p.csv"], capsys
     )

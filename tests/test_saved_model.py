@@ -321,3 +321,11 @@ def test_a_run_without_checkpoints_or_from_an_older_recipe_run(regression_run, t
         FileNotFoundError, match=re.escape("has no model.json (a recipe run written")
     ):
         jn.train.load(copy)
+
+
+def test_the_best_checkpoint_is_ranked_as_fit_ranked_it(regression_run):
+    run_dir, result = regression_run
+    kept = jn.train.RunFolder(run_dir).checkpointer().steps()
+    losses = {row["epoch"]: row["test_loss"] for row in result.history if row["epoch"] in kept}
+    assert len(set(losses.values())) > 1  # a lowest and a highest to tell apart
+    assert jn.train.load(run_dir, which="best").step == min(losses, key=losses.get)

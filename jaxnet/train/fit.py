@@ -52,6 +52,7 @@ from jaxnet.train.loggers import Logger, check_logger
 from jaxnet.train.precision import check_precision, dynamic_loss_scale
 from jaxnet.train.recorder import Checkpointing, Recorder
 from jaxnet.train.retrace import watch_retraces
+from jaxnet.train.run import monitor_mode
 from jaxnet.train.state import TrainState, step_key
 from jaxnet.train.step import LossFn, MetricFns, make_eval_step, make_train_step
 
@@ -118,7 +119,7 @@ class FitResult(NamedTuple):
 
 
 def _mode_for(monitor: str, mode: str | None) -> str:
-    return mode or ("max" if "accuracy" in monitor else "min")
+    return mode or monitor_mode(monitor)
 
 
 def _positive_int(value: Any, name: str) -> int:

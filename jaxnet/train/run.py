@@ -27,6 +27,12 @@ def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> pathlib
     return pathlib.Path(root) / f"{name}-{stamp}"
 
 
+def monitor_mode(monitor: str) -> str:
+    """``"max"`` for a monitored accuracy, ``"min"`` for anything else (a loss): how ``fit``
+    ranks checkpoints unless told otherwise."""
+    return "max" if "accuracy" in monitor else "min"
+
+
 class RunFolderError(ValueError):
     """A file of a run folder is cut off, malformed or disagrees with the checkpoints."""
 
@@ -54,9 +60,14 @@ class RunFolder:
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
 
-    def checkpointer(self, *, max_to_keep: int = 3, best_mode: str = "max") -> Checkpointer:
+    def checkpointer(self, *, max_to_keep: int = 3, best_mode: str | None = None) -> Checkpointer:
         """The run's checkpoints: the latest ``max_to_keep`` and the best by the monitored
-        metric."""
+        metric; by default ranked as ``fit`` ranked them, by the ``monitor`` of config.json
+        (highest accuracy, lowest loss)."""
+        if best_mode is None:
+            config = self.read_config() if (self.path / CONFIG).is_file() else {}
+            monitor = config.get("monitor")
+            best_mode = monitor_mode(monitor) if isinstance(monitor, str) else "max"
         return Checkpointer(self.path / CHECKPOINTS, max_to_keep=max_to_keep, best_mode=best_mode)
 
     def write_config(self, config: dict[str, Any]) -> None:
