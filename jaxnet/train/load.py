@@ -111,8 +111,13 @@ def _read_description(folder: RunFolder, config: Mapping[str, Any]) -> dict[str,
     return description
 
 
-def _model(net: Layer, params: Params, state: State, description: Mapping[str, Any]) -> Model:
-    preprocessing = Preprocessing.from_json(description["preprocessing"])
+def _model(
+    net: Layer,
+    params: Params,
+    state: State,
+    preprocessing: Preprocessing,
+    description: Mapping[str, Any],
+) -> Model:
     names = description.get("target_names")
     classes = tuple(names) if names and description.get("task") == "classification" else None
     return Model(net, params, state, preprocessing, description["outputs"], classes)
@@ -156,15 +161,19 @@ def load(
     config = folder.read_config()
     description = _read_description(folder, config)
     net = _rebuild_net(description, folder)
+    preprocessing = Preprocessing.from_json(description["preprocessing"])  # checked above
     checkpoints = folder.checkpointer()
     step = _pick_step(checkpoints, step, which, folder)
-    train_state = _restore_train_state(checkpoints, net, description, config, step)
+    input_shape = (None, *preprocessing.feature_shape)
+    train_state = _restore_train_state(
+        checkpoints, net, input_shape, description, config, step, folder.path / MODEL
+    )
     if train_state is None:
         params = checkpoints.restore_tree("params", step)
         state = checkpoints.restore_tree("state", step)
     else:
         params, state = train_state.params, train_state.state
-    model = _model(net, params, state, description)
+    model = _model(net, params, state, preprocessing, description)
     history = folder.read_metrics()
     return LoadedRun(
         net, params, state, model, train_state, step, config, description, history, folder.path
@@ -174,24 +183,24 @@ def load(
 def _restore_train_state(
     checkpoints: Checkpointer,
     net: Layer,
+    input_shape: tuple[int | None, ...],
     description: Mapping[str, Any],
     config: Mapping[str, Any],
     step: int,
+    file: pathlib.Path,
 ) -> TrainState | None:
     """The whole train state, when the optimizer (and the trainable selection) can be made
-    again; None otherwise."""
+    again; None otherwise. ``file`` (model.json) is named in errors."""
     try:
         optimizer = rebuild_optimizer(description["optimizer"])
     except (TypeError, ValueError) as error:
-        raise RunFolderError(
-            f"{checkpoints.directory.parent / MODEL}: optimizer: {error}"
-        ) from None
+        raise RunFolderError(f"{file}: optimizer: {error}") from None
     trainable = description.get("trainable")
     if optimizer is None or trainable is False:
         return None
     wrapped = with_precision(freeze(optimizer, trainable), config.get("precision"))
-    shape = (None, *Preprocessing.from_json(description["preprocessing"]).feature_shape)
-    fresh = TrainState.create(net, wrapped, shape, key=jax.random.key(config.get("seed", 0)))
+    key = jax.random.key(config.get("seed", 0))
+    fresh = TrainState.create(net, wrapped, input_shape, key=key)
     return checkpoints.restore(fresh, step)
 
 

@@ -82,16 +82,16 @@ class Model:
     def forward(self, x: Array) -> Array:
         """The net's outputs for raw inputs ``x`` of shape ``(batch, *feature_shape)``, in
         evaluation mode (no dropout, BatchNorm's running statistics); pure and traceable."""
-        y, _ = self.net.apply(self.params, self.state, self.preprocessing(x), train=False)
+        return self._apply(self.params, self.state, x)
+
+    def _apply(self, params: Params, state: State, x: Array) -> Array:
+        y, _ = self.net.apply(params, state, self.preprocessing(x), train=False)
         return y
 
     @functools.cached_property
     def _compiled(self) -> Callable[..., Array]:
-        def forward(params: Params, state: State, x: Array) -> Array:
-            y, _ = self.net.apply(params, state, self.preprocessing(x), train=False)
-            return y
-
-        return jax.jit(forward)
+        """:meth:`forward` compiled with the params as arguments, not constants."""
+        return jax.jit(self._apply)
 
     def predict_outputs(self, x: npt.ArrayLike, *, batch_size: int = 1024) -> np.ndarray:
         """The raw outputs (logits, values) for raw inputs ``x`` ``(n, *feature_shape)``, as
