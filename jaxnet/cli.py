@@ -71,6 +71,13 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     train.add_argument("--precision", help="compute dtype: float32, bfloat16 or float16")
     train.add_argument("--cell", help="recurrent recipes: lstm, gru or rnn")
     train.add_argument("--heads", type=int, help="attention recipes: attention heads")
+    train.add_argument("--data", metavar="FILE", help="your own .npz (x, y) or .csv file")
+    train.add_argument("--target", metavar="COLUMN", help="--data FILE.csv: the column to predict")
+    train.add_argument(
+        "--val-fraction",
+        type=float,
+        help="share held out for validation, which picks the best checkpoint (default 0.1)",
+    )
     train.add_argument("--devices", type=int, help="train data-parallel over this many devices")
     train.add_argument("--out", help="run folder (default: runs/<recipe>-<timestamp>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run folder's training")
@@ -128,7 +135,8 @@ def _sweep(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         **{k: v for k, v in settings.items() if v is not None},
     )
-    metric = "test_accuracy" if "test_accuracy" in rows[0] else "test_loss"
+    split = "val" if any(k.startswith("val_") for k in rows[0]) else "test"
+    metric = f"{split}_accuracy" if f"{split}_accuracy" in rows[0] else f"{split}_loss"
     print(sweep.results_table(rows, ["width", "depth", "lr", "seed", metric, "diverged_at"]))
     print(f"run folder: {out}")
     return OK
@@ -147,6 +155,7 @@ _HYPERPARAMETERS = (
     "precision",
     "cell",
     "heads",
+    "val_fraction",
 )
 
 
@@ -170,7 +179,8 @@ def _train(args: argparse.Namespace) -> int:
         print(f"resuming {run_dir} from epoch {trained}", flush=True)
     else:
         _make_run_folder(run_dir)
-    print(f"jaxnet train {config['recipe']}: {job.data!r}", flush=True)
+    source = f" from {config['data']}" if config.get("data") else ""
+    print(f"jaxnet train {config['recipe']}{source}: {job.data!r}", flush=True)
     mesh = None if args.devices is None else distributed.make_mesh(args.devices)
     print(_devices_line(mesh), flush=True)
     with _naming_the_run_folder(run_dir):
@@ -209,6 +219,10 @@ def _new_config(args: argparse.Namespace) -> tuple[dict[str, Any], pathlib.Path]
 
     recipe = args.recipe or _DEFAULT_RECIPE
     config = recipes.make_config(recipe, **{k: getattr(args, k) for k in _HYPERPARAMETERS})
+    if args.target is not None and args.data is None:
+        raise ValueError("--target names a column of --data FILE.csv; give --data too")
+    if args.data is not None:  # the file, as an absolute path: --resume reads it again
+        config |= {"data": str(pathlib.Path(args.data).resolve()), "target": args.target}
     run_dir = pathlib.Path(args.out) if args.out else train.default_run_dir(recipe)
     folder = train.RunFolder(run_dir)
     if (run_dir / "config.json").is_file() or folder.checkpointer().latest_step() is not None:
@@ -234,10 +248,13 @@ def _resume_config(args: argparse.Namespace) -> dict[str, Any]:
             "--resume keeps the run's config; "
             f"cannot change the recipe from {config['recipe']!r} to {args.recipe!r}"
         )
-    changed = [k for k in (*_HYPERPARAMETERS[1:], "out") if getattr(args, k) is not None]
+    changed = [
+        k for k in (*_HYPERPARAMETERS[1:], "out", "data", "target") if getattr(args, k) is not None
+    ]
     if changed:
         flag = changed[0].replace("_", "-")
         raise ValueError(f"--resume keeps the run's config; cannot change --{flag}")
+    config.setdefault("val_fraction", 0.0)  # a run folder from before validation splits
     return config if args.epochs is None else config | {"epochs": args.epochs}
 
 
@@ -308,9 +325,10 @@ def _devices_line(mesh: Any) -> str:
 
 
 def _report(history: list[dict[str, Any]], run_dir: Any, stopped: str) -> str:
-    """The last epoch's test metrics and the run folder."""
+    """The last epoch's validation and test metrics and the run folder."""
     last = history[-1] if history else {}
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("test_"))
+    held_out = ("val_", "test_")
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith(held_out))
     note = "" if stopped == "completed" else f" (stopped: {stopped})"
     return f"epoch {last.get('epoch', 0)}: {shown}{note}\nrun folder: {run_dir}"
 
@@ -334,7 +352,8 @@ def _recipe_table() -> str:
 
     rows = ["| recipe | data | default net | default training |", "|---|---|---|---|"]
     for recipe in recipes.RECIPES.values():
-        d, dataset = recipe.defaults, data.load(recipe.dataset, seed=recipe.defaults["seed"])
+        d = recipe.defaults
+        dataset = data.load(recipe.dataset, seed=d["seed"], val_fraction=d["val_fraction"])
         training = (
             f"{d['optimizer']} η = {d['lr']:g}, {d['epochs']} epochs, batch {d['batch_size']}"
         )
@@ -344,9 +363,11 @@ def _recipe_table() -> str:
 
 
 def _data_text(dataset: Any) -> str:
-    """``digits: 1437 training examples, 10 classes`` (or ``regression``)."""
+    """``digits: 1257 training and 180 validation examples, 10 classes`` (or
+    ``regression``)."""
     task = f"{dataset.num_classes} classes" if dataset.num_classes else dataset.task
-    return f"`{dataset.name}`: {dataset.num_train} training examples, {task}"
+    examples = f"{dataset.num_train} training and {dataset.num_val} validation examples"
+    return f"`{dataset.name}`: {examples}, {task}"
 
 
 def _net_text(architecture: str, d: Any, dataset: Any) -> str:

@@ -30,14 +30,15 @@ def prepare() -> None:
 def plot_curves(
     history: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], *, title: str = ""
 ) -> None:
-    """Plot train and test curves per epoch, one panel per metric (loss, accuracy, ...).
+    """Plot train, validation and test curves per epoch, one panel per metric (loss, accuracy,
+    ...).
 
     The PNG is replaced atomically (a reader, or a run killed while drawing, never sees a cut-off
     file), and no pyplot state is touched, so ``fit`` redraws it from its writer thread while
     training goes on.
 
     Args:
-      history: ``fit``'s history rows (``epoch``, ``train_<m>``, ``test_<m>``).
+      history: ``fit``'s history rows (``epoch``, ``train_<m>``, ``val_<m>``, ``test_<m>``).
       path: the PNG file to write.
       title: the figure title.
     """
@@ -46,7 +47,7 @@ def plot_curves(
     axes = fig.subplots(1, len(metrics), squeeze=False)
     epochs = [row["epoch"] for row in history]
     for ax, metric in zip(axes[0], metrics, strict=True):
-        for split in ("train", "test"):
+        for split in ("train", "val", "test"):
             values = [row.get(f"{split}_{metric}") for row in history]
             if any(v is not None for v in values):
                 ax.plot(epochs, values, marker=".", label=split)
@@ -71,16 +72,18 @@ def plot_sweep(
     metric: str | None = None,
     title: str = "",
 ) -> None:
-    """Final test metric against the learning rate, one line per (width, depth), mean over seeds
-    with the min-max range shaded.
+    """Final validation (or test) metric against the learning rate, one line per (width,
+    depth), mean over seeds with the min-max range shaded.
 
     Args:
       rows: :func:`jaxnet.recipes.grid`'s rows.
       path: the PNG file to write.
-      metric: the history key to plot; default ``test_accuracy`` if present, else ``test_loss``.
+      metric: the history key to plot; default ``val_accuracy`` if present, else ``val_loss``
+        (``test_*`` for rows without a validation split).
       title: the figure title.
     """
-    metric = metric or ("test_accuracy" if "test_accuracy" in rows[0] else "test_loss")
+    split = "val" if any(k.startswith("val_") for k in rows[0]) else "test"
+    metric = metric or (f"{split}_accuracy" if f"{split}_accuracy" in rows[0] else f"{split}_loss")
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     for width, depth in sorted({(r["width"], r["depth"]) for r in rows}):

@@ -19,7 +19,7 @@ import optax
 
 from jaxnet import losses, metrics, nn, sweep
 from jaxnet.core import Layer, residual, serial
-from jaxnet.data import Dataset, load, persistence_mse
+from jaxnet.data import Dataset, from_file, load, persistence_mse
 from jaxnet.train.fit import FitResult, fit, initial_state
 from jaxnet.train.optimizers import OPTIMIZERS, momentum, optimizer
 from jaxnet.train.precision import check_precision
@@ -204,6 +204,7 @@ class Job(NamedTuple):
 def _mlp_defaults(**overrides: Any) -> Mapping[str, Any]:
     base: dict[str, Any] = {"epochs": 20, "lr": 1e-3, "batch_size": 64, "width": 128, "depth": 2}
     base |= {"activation": "relu", "optimizer": "adam", "seed": 0, "precision": "float32"}
+    base["val_fraction"] = 0.1  # the best checkpoint and early stopping look here, not at test
     return MappingProxyType(base | overrides)
 
 
@@ -328,6 +329,11 @@ def check_config(config: Mapping[str, Any]) -> None:
             f"unknown activation {config['activation']!r} (known: {', '.join(ACTIVATIONS)})"
         )
     check_precision(config["precision"])
+    val_fraction = config["val_fraction"]
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, int | float):
+        raise ValueError(f"val_fraction must be a number in [0, 0.8), got {val_fraction!r}")
+    if not 0 <= val_fraction < 0.8:  # the test split takes 0.2
+        raise ValueError(f"val_fraction must be in [0, 0.8), got {val_fraction!r}")
     if "cell" in config and config["cell"] not in CELLS:
         raise ValueError(f"unknown cell {config['cell']!r} (known: {', '.join(CELLS)})")
     if "heads" in config:
@@ -352,15 +358,39 @@ def _build_net(architecture: str, c: Mapping[str, Any], data: Dataset, out: int)
     return mlp(width, depth, c["activation"], out)
 
 
+def _check_architecture(recipe: Recipe, data: Dataset) -> None:
+    """A recipe's net must fit a file's features: float features of one axis for an MLP."""
+    if recipe.architecture != "mlp" and len(data.feature_shape) == 1:
+        raise ValueError(
+            f"recipe {recipe.name!r} ({recipe.architecture}) does not fit {data.name}'s "
+            f"{data.feature_shape[0]} features per row; use an MLP recipe such as digits-mlp"
+        )
+
+
 def build(config: Mapping[str, Any]) -> Job:
     """The job a config describes: data, net, loss, metrics and optimizer.
 
+    With ``config["data"]`` (a ``.npz`` or ``.csv`` path, ``config["target"]`` its column)
+    the data is that file (:func:`jaxnet.data.from_file`) instead of the recipe's dataset.
+
     Raises:
-      ValueError: if the config names an unknown recipe or holds a bad value.
+      ValueError: if the config names an unknown recipe or holds a bad value, or a data file
+        cannot be read (one line naming it).
     """
     recipe = get(config["recipe"])
+    file = {k: config[k] for k in ("data", "target") if config.get(k) is not None}
     config = make_config(recipe.name, **{k: config[k] for k in recipe.defaults if k in config})
-    data = load(config["dataset"], seed=config["seed"])
+    if "data" in file:  # the user's own file instead of the recipe's dataset
+        config |= file | {"dataset": None}
+        data = from_file(
+            file["data"],
+            target=file.get("target"),
+            seed=config["seed"],
+            val_fraction=config["val_fraction"],
+        )
+        _check_architecture(recipe, data)
+    else:
+        data = load(config["dataset"], seed=config["seed"], val_fraction=config["val_fraction"])
     classify = data.task == "classification"
     out = data.num_classes if classify and data.num_classes else data.y_train.shape[-1]
     net = _build_net(recipe.architecture, config, data, out)

@@ -140,6 +140,9 @@ def fit_many(
     Raises:
       ValueError: for an empty grid, a learning rate <= 0, a negative seed, or a batch size
         larger than the training split.
+
+    Each history row has ``train_*``, ``val_*`` (when ``data`` has a validation split) and
+    ``test_*`` metrics, like ``fit``'s.
     """
     members = check_members(learning_rates, seeds)
     if not 0 < batch_size <= data.num_train:
@@ -155,7 +158,9 @@ def fit_many(
     )
     evaluate = jax.jit(jax.vmap(make_eval_step(net, loss, metrics=metric_fns), in_axes=(0, None)))
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-    test = (jnp.asarray(data.x_test), jnp.asarray(data.y_test))
+    held_out = {"test": (jnp.asarray(data.x_test), jnp.asarray(data.y_test))}
+    if data.num_val:
+        held_out = {"val": (jnp.asarray(data.x_val), jnp.asarray(data.y_val))} | held_out
 
     start = time.perf_counter()
     states = initial_states(net, optimizer, data, members)
@@ -165,13 +170,14 @@ def fit_many(
         steps_before = np.asarray(states.step)
         states, step_metrics, finite = run_epoch(states, x, y, jnp.int32(epoch))
         step_metrics, finite = jax.device_get((step_metrics, finite))
-        test_metrics = jax.device_get(evaluate(states, test))
+        evaluated = jax.device_get({k: evaluate(states, v) for k, v in held_out.items()})
         for i in range(len(members)):
             if diverged[i] is None and not finite[i].all():
                 diverged[i] = int(steps_before[i]) + int(np.argmin(finite[i])) + 1
             row: dict[str, Any] = {"epoch": epoch + 1, "step": int(states.step[i])}
             row |= {f"train_{k}": float(np.mean(v[i])) for k, v in step_metrics.items()}
-            row |= {f"test_{k}": float(v[i]) for k, v in test_metrics.items()}
+            for split, split_metrics in evaluated.items():
+                row |= {f"{split}_{k}": float(v[i]) for k, v in split_metrics.items()}
             history[i].append(row)
     jax.block_until_ready(states)
     return SweepResult(states, members, history, diverged, time.perf_counter() - start)

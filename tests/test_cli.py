@@ -251,7 +251,7 @@ def _device_count_line():
     [
         (
             ["--batch-size", "5000"],
-            "--batch-size 5000 is larger than the 1437 training examples of digits",
+            "--batch-size 5000 is larger than the 1257 training examples of digits",
         ),
         (["--devices", "0"], "--devices must be an int >= 1, got 0"),
         (["--devices", "10000"], f"--devices 10000 is more than the {_device_count_line()}"),

@@ -452,3 +452,101 @@ def test_digits_read_without_importing_sklearn_equal_load_digits():
     check = "import sys, jaxnet.data.embedded as e; e.digits(); print('sklearn' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+# ------------------------------------------------------------------------- validation split
+
+
+def test_val_fraction_splits_off_validation_and_leaves_the_test_split_unchanged() -> None:
+    plain = data.load("digits", standardize=False)
+    split = data.load("digits", standardize=False, val_fraction=0.1)
+    assert (split.num_train, split.num_val, split.num_test) == (1257, 180, 360)  # 1797 in all
+    np.testing.assert_array_equal(split.x_test, plain.x_test)  # the same test rows
+    together = np.concatenate([split.x_train, split.x_val])
+    assert sorted(map(bytes, together)) == sorted(map(bytes, plain.x_train))  # train = train + val
+    shares = np.bincount(split.y_val, minlength=10) / split.num_val
+    overall = np.bincount(plain.y_train, minlength=10) / plain.num_train
+    assert np.abs(shares - overall).max() < 2 / split.num_val  # stratified
+    assert split.origin["val_fraction"] == 0.1 and "val_fraction" not in plain.origin
+
+
+def test_standardization_is_fitted_on_the_training_part_only() -> None:
+    raw = data.load("iris", standardize=False, val_fraction=0.2)
+    split = data.load("iris", val_fraction=0.2)
+    np.testing.assert_allclose(split.feature_mean, raw.x_train.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(
+        split.x_val, (raw.x_val - split.feature_mean) / split.feature_std, rtol=1e-6
+    )
+
+
+def test_explicit_validation_arrays_are_standardized_with_the_training_statistics() -> None:
+    x = np.arange(40, dtype=np.float64).reshape(20, 2)
+    y = np.arange(20) % 2
+    ds = data.from_arrays(x, y, validation=(x[:3] + 100, [1, 0, 1]))
+    assert ds.num_val == 3 and ds.y_val.dtype == np.int32
+    np.testing.assert_allclose(
+        ds.x_val, (x[:3] + 100 - ds.feature_mean) / ds.feature_std, rtol=1e-6
+    )
+    assert "x_val=float32(3, 2)" in repr(ds)
+    assert "x_val" not in repr(data.from_arrays(x, y))  # no validation split: not shown
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"val_fraction": 0.8},
+            ValueError,
+            r"val_fraction must be in \[0, 1 - test_fraction\) = \[0, 0.8\), got 0.8",
+        ),
+        ({"val_fraction": -0.1}, ValueError, r"val_fraction must be in \[0, 1 - test_fraction\)"),
+        (
+            {"val_fraction": 0.1, "validation": (np.zeros((2, 2)), [0, 1])},
+            ValueError,
+            r"give either val_fraction or validation=\(x_val, y_val\), not both",
+        ),
+        (
+            {"validation": np.zeros((2, 2))},
+            TypeError,
+            r"validation must be a pair \(x_val, y_val\), got ndarray",
+        ),
+        (
+            {"validation": (np.zeros((2, 3)), [0, 1])},
+            ValueError,
+            r"validation: x_val has samples of shape \(3,\), but x has \(2,\)",
+        ),
+        (
+            {"validation": (np.zeros((2, 2)), [0, 5])},
+            ValueError,
+            r"labels y must be in \[0, num_classes=2\), got 5 at index 1",
+        ),
+        (
+            {"val_fraction": 0.79},
+            ValueError,
+            r"test_fraction=0.2 and val_fraction=0.79 with 20 samples gives 0 training",
+        ),
+    ],
+)
+def test_validation_errors_name_the_argument(kwargs, error, message) -> None:
+    x = np.arange(40, dtype=np.float64).reshape(20, 2)
+    with pytest.raises(error, match=message):
+        data.from_arrays(x, np.arange(20) % 2, **kwargs)
+
+
+def test_a_dataset_needs_both_validation_arrays() -> None:
+    ds = data.load("iris")
+    with pytest.raises(ValueError, match=r"^Dataset: give both x_val and y_val, or neither$"):
+        dataclasses.replace(ds, x_val=ds.x_train[:2], y_val=None)
+
+
+def test_sequence_sets_hold_out_validation_in_time_order() -> None:
+    ds = data.load("temperature_forecast", val_fraction=0.1)
+    plain = data.load("temperature_forecast")
+    assert ds.num_test == plain.num_test and ds.num_val == 144
+    # train, then validation, then test, in time order: together the same series of targets
+    np.testing.assert_array_equal(
+        np.concatenate([ds.y_train, ds.y_val, ds.y_test]),
+        np.concatenate([plain.y_train, plain.y_test]),
+    )
+    sort = data.load("sort_digits", val_fraction=0.1)
+    assert (sort.num_train, sort.num_val, sort.num_test) == (2800, 400, 800)

@@ -96,6 +96,14 @@ def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
 
 
+def test_two_processes_streaming_their_shares_train_like_one_process(tmp_path):
+    two = _two_processes(tmp_path, "--stream")
+    _python(HERE / "worker.py", tmp_path / "single.npz", "--devices", "4", "--stream")
+    one = np.load(tmp_path / "single.npz")
+    assert (int(two["processes"]), int(one["processes"])) == (2, 1)
+    _assert_same_params(two, one)
+
+
 def test_parameters_sharded_across_processes_are_checkpointed_whole(tmp_path):
     two = _two_processes(tmp_path, "--model", "4", "--run-dir", tmp_path / "run")
     _python(HERE / "worker.py", tmp_path / "single.npz", "--devices", "4", "--model", "4")

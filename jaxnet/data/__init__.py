@@ -11,20 +11,28 @@ Example:
 """
 
 from .dataset import TASKS, Dataset, from_arrays
+from .ondisk import OnDisk
 from .preprocessing import Preprocessing
 from .registry import load, names
 from .sequences import digit_sequences, persistence_mse, temperature_forecast
+from .stream import Stream, StreamError, stream
 from .synthetic import temperature_series
+from .user_file import from_file
 
 __all__ = [
     "TASKS",
     "Dataset",
+    "OnDisk",
     "Preprocessing",
+    "Stream",
+    "StreamError",
     "digit_sequences",
     "from_arrays",
+    "from_file",
     "load",
     "names",
     "persistence_mse",
+    "stream",
     "temperature_forecast",
     "temperature_series",
 ]

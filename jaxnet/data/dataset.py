@@ -1,17 +1,20 @@
 """The ``Dataset`` type and ``from_arrays``: validate, split and standardize in-memory arrays.
 
 Every dataset in ``jaxnet.data`` goes through ``from_arrays``, so the same checks, the same seeded
-train/test split and the same standardization apply to the embedded sets and to user arrays.
+train/validation/test split and the same standardization apply to the embedded sets and to user
+arrays. The validation split is what model selection (the best checkpoint, early stopping) looks
+at; the test split is only reported.
 """
 
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
 
+from jaxnet.data.ondisk import OnDisk, streaming_stats
 from jaxnet.data.preprocessing import Preprocessing
 
 TASKS = ("classification", "regression")
@@ -24,7 +27,8 @@ _MIN_STD = 1e-6
 
 @dataclasses.dataclass(frozen=True, eq=False)  # eq=False: ``==`` on arrays has no single answer
 class Dataset:
-    """A train/test split of one supervised-learning dataset, as read-only NumPy arrays.
+    """A train/validation/test split of one supervised-learning dataset, as read-only NumPy
+    arrays.
 
     Classification labels are integers in ``[0, num_classes)``; regression targets are floats of
     shape ``(n, n_targets)`` in their original units (targets are never standardized). Features
@@ -39,6 +43,9 @@ class Dataset:
         shape ``(n_train, n_targets)`` for regression.
       x_test: float32 array of shape ``(n_test, *feature_shape)``.
       y_test: like ``y_train``, with ``n_test`` rows.
+      x_val: float32 array of shape ``(n_val, *feature_shape)``, standardized with the training
+        statistics; ``n_val`` is 0 (the default) when the dataset has no validation split.
+      y_val: like ``y_train``, with ``n_val`` rows.
       num_classes: the number of classes; ``None`` for regression.
       feature_shape: the shape of one sample, e.g. ``(64,)`` for digits (flattened 8×8 images).
       feature_mean: float32 array of shape ``feature_shape``, subtracted from raw features (zeros
@@ -49,7 +56,8 @@ class Dataset:
       feature_names: one name per feature, if known.
       image_shape: the ``(height, width, channels)`` a flat sample reshapes to, for image data.
       origin: how :func:`jaxnet.data.load` made it (``name``, ``seed``, ``test_fraction``,
-        ``standardize``), so a run folder can load the same split again; ``None`` otherwise.
+        ``val_fraction``, ``standardize``), so a run folder can load the same split again;
+        ``None`` otherwise.
 
     Example:
       >>> ds = from_arrays([[0.0], [1.0], [2.0], [3.0], [4.0]], [0, 1, 0, 1, 0])
@@ -71,6 +79,15 @@ class Dataset:
     feature_names: tuple[str, ...] | None = None
     image_shape: tuple[int, ...] | None = None
     origin: Mapping[str, Any] | None = None
+    x_val: np.ndarray | None = None  # None: no validation split (stored as 0 rows)
+    y_val: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if (self.x_val is None) != (self.y_val is None):
+            raise ValueError("Dataset: give both x_val and y_val, or neither")
+        if self.x_val is None:  # no validation split: 0 rows shaped like the training arrays
+            object.__setattr__(self, "x_val", _read_only(self.x_train[:0]))
+            object.__setattr__(self, "y_val", _read_only(self.y_train[:0]))
 
     @property
     def num_features(self) -> int:
@@ -81,6 +98,11 @@ class Dataset:
     def num_train(self) -> int:
         """The number of training samples."""
         return len(self.x_train)
+
+    @property
+    def num_val(self) -> int:
+        """The number of validation samples (0 when there is no validation split)."""
+        return len(self.x_val) if self.x_val is not None else 0
 
     @property
     def num_test(self) -> int:
@@ -123,7 +145,8 @@ class Dataset:
         parts = [f"name={self.name!r}", f"task={self.task!r}"]
         if self.num_classes is not None:
             parts.append(f"num_classes={self.num_classes}")
-        for field in ("x_train", "y_train", "x_test", "y_test"):
+        fields = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+        for field in fields if self.num_val else (f for f in fields if "_val" not in f):
             arr = getattr(self, field)
             parts.append(f"{field}={arr.dtype}{arr.shape}")
         return f"Dataset({', '.join(parts)})"
@@ -141,6 +164,23 @@ class Source(NamedTuple):
     image_shape: tuple[int, ...] | None = None
 
 
+@overload
+def from_arrays(
+    x: np.memmap,
+    y: npt.ArrayLike,
+    *,
+    task: str | None = None,
+    num_classes: int | None = None,
+    name: str = "arrays",
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.0,
+    validation: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+    standardize: bool = True,
+) -> OnDisk: ...
+
+
+@overload
 def from_arrays(
     x: npt.ArrayLike,
     y: npt.ArrayLike,
@@ -150,14 +190,34 @@ def from_arrays(
     name: str = "arrays",
     seed: int = 0,
     test_fraction: float = 0.2,
+    val_fraction: float = 0.0,
+    validation: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
     standardize: bool = True,
-) -> Dataset:
-    """Validate arrays, split them into train and test by ``seed``, and standardize the features.
+) -> Dataset: ...
 
-    The test part holds ``ceil(n * test_fraction)`` samples (scikit-learn's rounding); for
-    classification the split is stratified, so each class keeps its share in both parts. Each
-    part keeps the original sample order. Standardization ``(x - mean) / std`` is fitted on the
-    training part only; regression targets are never standardized.
+
+def from_arrays(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    task: str | None = None,
+    num_classes: int | None = None,
+    name: str = "arrays",
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.0,
+    validation: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+    standardize: bool = True,
+) -> Dataset | OnDisk:
+    """Validate arrays, split them into train, validation and test by ``seed``, and standardize
+    the features.
+
+    The test part holds ``ceil(n * test_fraction)`` samples (scikit-learn's rounding) and the
+    validation part ``ceil(n * val_fraction)`` of the rest; for classification the split is
+    stratified, so each class keeps its share in every part. Each part keeps the original sample
+    order, and the test part does not depend on ``val_fraction``. Standardization
+    ``(x - mean) / std`` is fitted on the training part only; regression targets are never
+    standardized.
 
     Args:
       x: features of shape ``(n, *feature_shape)``; a 1-D ``x`` is read as one feature per sample.
@@ -170,17 +230,29 @@ def from_arrays(
       name: the dataset's name, kept on the result.
       seed: seeds the split; the same seed gives identical arrays.
       test_fraction: the share of samples held out for testing, in the open interval (0, 1).
+      val_fraction: the share of all samples held out for validation (model selection), in
+        [0, 1 - test_fraction); 0 gives no validation split.
+      validation: your own validation arrays ``(x_val, y_val)`` in raw units instead of
+        ``val_fraction``; they are checked like ``x`` and ``y`` and standardized with the
+        training statistics.
       standardize: whether to standardize the features (``False`` keeps raw values and stores a
         zero mean and unit std).
 
+    A memory-mapped ``x`` (``np.memmap``, ``np.load(path, mmap_mode="r")``) is not read into
+    memory: the result is a :class:`jaxnet.data.OnDisk` split by index, its statistics from
+    one streaming pass over the training rows, which ``fit`` streams batch by batch (``y`` is
+    read into memory; the ``grain`` extra is needed to train on it).
+
     Returns:
-      A ``Dataset`` with float32 features and int32 labels or float32 targets.
+      A ``Dataset`` with float32 features and int32 labels or float32 targets (an ``OnDisk``
+      for a memory-mapped ``x``).
 
     Raises:
       TypeError: if ``x`` or ``y`` is not numeric, or ``num_classes`` is not an integer.
       ValueError: if the data are empty or non-finite, the lengths of ``x`` and ``y`` differ, a
         label is not an integer in ``[0, num_classes)``, ``task`` is unknown, ``test_fraction`` is
-        not in (0, 1), or the split would leave the train or test part empty.
+        not in (0, 1), ``val_fraction`` is out of range or given with ``validation``, or the
+        split would leave the train or test part empty.
 
     Example:
       >>> ds = from_arrays([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], [1, 1, 0, 0],
@@ -188,17 +260,23 @@ def from_arrays(
       >>> ds.x_train.shape, ds.y_test.dtype, ds.num_classes
       ((2, 2), dtype('int32'), 2)
     """
-    _check_test_fraction(test_fraction)
+    _check_fractions(test_fraction, val_fraction, validation)
+    if isinstance(x, np.memmap):
+        if validation is not None:
+            raise ValueError("validation=(x_val, y_val) is for in-memory x; use val_fraction")
+        return _on_disk(
+            x, y, task, num_classes, name, seed, test_fraction, val_fraction, standardize
+        )
     features = _as_features(x)
     targets = np.asarray(y)
     _check_lengths(features, targets)
     task = _infer_task(targets) if task is None else _check_task(task)
-    if task == "classification":
-        targets, num_classes = _as_labels(targets, num_classes)
-    else:
-        targets = _as_targets(targets, num_classes)
-    train, test = _split_indices(targets, task, test_fraction, seed)
+    targets, num_classes = _as_task_targets(targets, task, num_classes)
+    train, val, test = _split_indices(targets, task, test_fraction, val_fraction, seed)
     mean, std = _fit_standardizer(features[train], standardize)
+    x_val, y_val = features[val], targets[val]
+    if validation is not None:
+        x_val, y_val = _as_validation(validation, features, task, num_classes)
     return Dataset(
         name=name,
         task=task,
@@ -210,12 +288,90 @@ def from_arrays(
         feature_shape=features.shape[1:],
         feature_mean=_read_only(mean),
         feature_std=_read_only(std),
+        x_val=_read_only((x_val - mean) / std),
+        y_val=_read_only(y_val),
     )
 
 
-def _check_test_fraction(test_fraction: float) -> None:
+def _on_disk(
+    x: np.memmap,
+    y: npt.ArrayLike,
+    task: str | None,
+    num_classes: int | None,
+    name: str,
+    seed: int,
+    test_fraction: float,
+    val_fraction: float,
+    standardize: bool,
+) -> OnDisk:
+    """:func:`from_arrays` for memory-mapped features: the same checks of ``y``, the same
+    split, and statistics from one streaming pass; ``x`` is not read into memory."""
+    if x.ndim < 2 or len(x) == 0 or not _is_real(x):
+        raise ValueError(
+            f"a memory-mapped x must be numeric with shape (n, *feature_shape), got "
+            f"{x.dtype}{x.shape}"
+        )
+    targets = np.asarray(y)
+    _check_lengths(x, targets)
+    task = _infer_task(targets) if task is None else _check_task(task)
+    targets, num_classes = _as_task_targets(targets, task, num_classes)
+    train, val, test = _split_indices(targets, task, test_fraction, val_fraction, seed)
+    mean, std = streaming_stats(x, train, standardize=standardize)
+    return OnDisk(
+        name=name,
+        task=task,
+        x=x,
+        y=_read_only(targets),
+        train=train,
+        val=val,
+        test=test,
+        num_classes=num_classes,
+        feature_shape=tuple(x.shape[1:]),
+        feature_mean=_read_only(mean),
+        feature_std=_read_only(std),
+    )
+
+
+def _check_fractions(test_fraction: float, val_fraction: float, validation: Any) -> None:
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in the open interval (0, 1), got {test_fraction}")
+    if not 0 <= val_fraction < 1 - test_fraction:
+        raise ValueError(
+            f"val_fraction must be in [0, 1 - test_fraction) = [0, {1 - test_fraction:g}), "
+            f"got {val_fraction}"
+        )
+    if validation is not None and val_fraction:
+        raise ValueError(
+            "give either val_fraction or validation=(x_val, y_val), not both "
+            f"(got val_fraction={val_fraction})"
+        )
+
+
+def _as_task_targets(
+    y: np.ndarray, task: str, num_classes: int | None
+) -> tuple[np.ndarray, int | None]:
+    """``y`` as int32 labels (and the number of classes) or float32 targets (and None)."""
+    if task == "classification":
+        return _as_labels(y, num_classes)
+    return _as_targets(y, num_classes), None
+
+
+def _as_validation(
+    validation: Any, features: np.ndarray, task: str, num_classes: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The user's own validation arrays, checked like the training ones."""
+    if not isinstance(validation, tuple | list) or len(validation) != 2:
+        kind = type(validation).__name__
+        raise TypeError(f"validation must be a pair (x_val, y_val), got {kind}")
+    x_val, y_val = _as_features(validation[0]), np.asarray(validation[1])
+    _check_lengths(x_val, y_val)
+    if x_val.shape[1:] != features.shape[1:]:
+        raise ValueError(
+            f"validation: x_val has samples of shape {x_val.shape[1:]}, but x has "
+            f"{features.shape[1:]}"
+        )
+    y_val, _ = _as_task_targets(y_val, task, num_classes)
+    return x_val, y_val
 
 
 def _as_features(x: npt.ArrayLike) -> np.ndarray:
@@ -317,20 +473,28 @@ def _as_targets(y: np.ndarray, num_classes: int | None) -> np.ndarray:
 
 
 def _split_indices(
-    y: np.ndarray, task: str, test_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted train and test indices; the test part has ``ceil(n * test_fraction)`` samples."""
+    y: np.ndarray, task: str, test_fraction: float, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted train, validation and test indices: ``ceil(n * test_fraction)`` test samples
+    first, then ``ceil(n * val_fraction)`` validation samples, from one seeded (stratified)
+    order, so the test part is the same whatever ``val_fraction`` is."""
     n = len(y)
     n_test = math.ceil(n * test_fraction)
-    if n_test == 0 or n_test == n:
+    n_val = math.ceil(n * val_fraction)
+    if n_test == 0 or n_test + n_val >= n:
+        fractions = f"test_fraction={test_fraction}"
+        fractions += f" and val_fraction={val_fraction}" if val_fraction else ""
         raise ValueError(
-            f"test_fraction={test_fraction} with {n} samples gives {n - n_test} training and "
-            f"{n_test} test samples; both parts need at least one"
+            f"{fractions} with {n} samples gives {n - n_test - n_val} training and {n_test} "
+            "test samples; both parts need at least one"
         )
     order = np.random.default_rng(seed).permutation(n)
     if task == "classification":
         order = order[_stratified_order(y[order])]
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
+    test, rest = order[:n_test], order[n_test:]
+    if task == "classification" and n_val:  # stratify the validation part within the rest
+        rest = rest[_stratified_order(y[rest])]
+    return np.sort(rest[n_val:]), np.sort(rest[:n_val]), np.sort(test)
 
 
 def _stratified_order(labels: np.ndarray) -> np.ndarray:

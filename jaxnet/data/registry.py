@@ -47,20 +47,29 @@ def names() -> tuple[str, ...]:
 
 
 def load(
-    name: str, *, seed: int = 0, test_fraction: float = 0.2, standardize: bool = True
+    name: str,
+    *,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.0,
+    standardize: bool = True,
 ) -> Dataset:
-    """Load a named dataset, split into train and test by ``seed``, features standardized.
+    """Load a named dataset, split into train, validation and test by ``seed``, features
+    standardized.
 
     The split and the standardization are those of ``from_arrays``: ``ceil(n * test_fraction)``
-    test samples, stratified by class for classification; the feature mean and std are fitted on
-    the training part only and stored on the result. Regression targets stay in their original
-    units. Nothing is downloaded.
+    test samples and ``ceil(n * val_fraction)`` validation samples, stratified by class for
+    classification (the sequence sets split in time order: train, validation, test); the
+    feature mean and std are fitted on the training part only and stored on the result.
+    Regression targets stay in their original units. Nothing is downloaded.
 
     Args:
       name: one of ``names()``; dashes may stand for underscores (``"breast-cancer"``).
       seed: seeds the split and, for synthetic sets, the data; the same seed gives identical
         arrays.
       test_fraction: the share of samples held out for testing, in the open interval (0, 1).
+      val_fraction: the share of samples held out for validation (what ``fit`` picks the best
+        checkpoint and stops early on), in [0, 1 - test_fraction); 0 gives none.
       standardize: whether to standardize the features to zero mean and unit variance (the
         sequence sets of ``jaxnet.data.sequences`` ignore it: token ids are never standardized,
         forecast windows always are).
@@ -70,18 +79,22 @@ def load(
 
     Raises:
       TypeError: if ``name`` is not a string.
-      ValueError: if ``name`` is unknown (the message lists the known names), or ``test_fraction``
-        is not in (0, 1).
+      ValueError: if ``name`` is unknown (the message lists the known names), ``test_fraction``
+        is not in (0, 1), or ``val_fraction`` not in [0, 1 - test_fraction).
 
     Example:
       >>> ds = load("iris", seed=0)
       >>> ds.x_train.shape, ds.x_test.shape, ds.num_classes
       ((120, 4), (30, 4), 3)
+      >>> load("iris", val_fraction=0.2).num_val
+      30
     """
     key = _canonical_name(name)
-    origin = {"name": key, "seed": seed, "test_fraction": test_fraction}
+    origin: dict[str, object] = {"name": key, "seed": seed, "test_fraction": test_fraction}
+    if val_fraction:  # older run folders have no val_fraction in their origin
+        origin["val_fraction"] = val_fraction
     if key in _SEQUENCE_LOADERS:  # split in time order / token ids: see jaxnet.data.sequences
-        made = _SEQUENCE_LOADERS[key](seed, test_fraction=test_fraction)
+        made = _SEQUENCE_LOADERS[key](seed, test_fraction=test_fraction, val_fraction=val_fraction)
         return dataclasses.replace(made, origin=MappingProxyType(origin))
     origin["standardize"] = standardize
     source = _LOADERS[key](seed)
@@ -93,6 +106,7 @@ def load(
         name=key,
         seed=seed,
         test_fraction=test_fraction,
+        val_fraction=val_fraction,
         standardize=standardize,
     )
     return dataclasses.replace(

@@ -33,6 +33,7 @@ from jaxnet.train.retrace import RetraceWarning, watch_retraces
 from jaxnet.train.run import RunFolder, RunFolderError, default_run_dir
 from jaxnet.train.state import TrainState, epoch_key, step_key
 from jaxnet.train.step import make_eval_step, make_train_step
+from jaxnet.train.streaming import Streaming
 
 __all__ = [
     "OPTIMIZERS",
@@ -55,6 +56,7 @@ __all__ = [
     "RetraceWarning",
     "RunFolder",
     "RunFolderError",
+    "Streaming",
     "TensorBoardLogger",
     "TrainState",
     "cast_floating",

@@ -10,6 +10,7 @@ as a non-finite loss many steps later.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 from jaxnet import losses
 from jaxnet.core import Layer, Shape, format_shape, output_shape
 from jaxnet.data import Dataset
+from jaxnet.data.stream import Stream
 
 _CLASS_SCORES = (losses.softmax_cross_entropy,)
 """Losses that read integer labels as indices into the last axis of the predictions."""
@@ -179,3 +181,37 @@ def _check_targets(out: Shape, data: Dataset, loss: str) -> None:
         f"fit: {loss} needs predictions shaped like the targets, "
         f"{format_shape((None, *per_example))} ({shown}), but the net outputs {format_shape(out)}"
     )
+
+
+def check_outputs_fit_stream(net: Layer, data: Stream, loss: Callable[..., Any]) -> Stream:
+    """:func:`check_outputs_fit_data` for a stream, from its first batch's shapes; returns
+    the stream with ``num_classes`` filled in from the net's output width when it was left
+    out (integer labels with ``softmax_cross_entropy``), so every batch's labels are checked
+    against what the net can score.
+
+    Raises:
+      ShapeError: if the net does not accept ``(batch, *data.feature_shape)``.
+      ValueError: as :func:`check_outputs_fit_data`.
+    """
+    out = output_shape(net, (None, *data.feature_shape))
+    if not _is_known(out):
+        return data
+    labels = data.task == "classification" and data.spec.y_dtype == np.int32
+    if labels and any(loss is f for f in _CLASS_SCORES) and len(out) >= 2 and out[-1]:
+        if data.num_classes is None:
+            return dataclasses.replace(data, num_classes=out[-1])
+        if out[-1] < data.num_classes:
+            raise ValueError(
+                f"fit: the stream has {data.num_classes} classes but the net outputs "
+                f"{_values(out[-1])} per example (output shape {format_shape(out)}); "
+                f"give the last layer {data.num_classes} units"
+            )
+    elif not labels and any(loss is f for f in _ELEMENTWISE):
+        per_example = data.spec.y_shape[1:]
+        if tuple(out[1:]) != per_example:
+            raise ValueError(
+                f"fit: {getattr(loss, '__name__', 'the loss')} needs predictions shaped like "
+                f"the targets, {format_shape((None, *per_example))} (the first batch's y "
+                f"{format_shape(data.spec.y_shape)}), but the net outputs {format_shape(out)}"
+            )
+    return data

@@ -18,6 +18,7 @@ from jaxnet import metrics as metrics_module
 from jaxnet.config import ConfigError, to_config
 from jaxnet.core import Layer
 from jaxnet.data import Dataset
+from jaxnet.data.stream import Stream
 from jaxnet.train.freeze import Trainable
 from jaxnet.train.model import outputs_of
 from jaxnet.train.optimizers import describe_optimizer
@@ -36,7 +37,7 @@ def _name_in(module: Any, fn: Any) -> str | None:
 
 def model_entry(
     net: Layer,
-    data: Dataset,
+    data: Dataset | Stream,
     *,
     loss: Callable[..., Any],
     metrics: Mapping[str, Callable[..., Any]],
@@ -66,7 +67,7 @@ def model_entry(
     return entry
 
 
-_ORIGIN_KEYS = {"name", "seed", "test_fraction", "standardize"}
+_ORIGIN_KEYS = {"name", "seed", "test_fraction", "val_fraction", "standardize"}
 
 
 def check_description(entry: Mapping[str, Any], file: Any) -> None:

@@ -48,7 +48,7 @@ def _sharded_batches(
     return batches
 
 
-def _guarded(train_step: TrainStep) -> Callable[[Any, Batch], Any]:
+def guarded(train_step: TrainStep) -> Callable[[Any, Batch], Any]:
     """A scan body that applies a step only while every loss and updated parameter so far was
     finite (non-finite gradients make non-finite parameters, and so do overflowing updates).
 
@@ -90,7 +90,7 @@ def make_epoch(
     ``unroll`` is ``lax.scan``'s: steps per loop iteration (``True``: all of them), fewer
     loop-condition checks for a longer compile.
     """
-    body = _guarded(train_step)
+    body = guarded(train_step)
 
     def run_epoch(train_state: TrainState, x: Array, y: Array, epoch: Array) -> Any:
         batches = _sharded_batches(train_state, x, y, epoch, batch_size, batch_sharding)
@@ -122,7 +122,7 @@ def make_stepwise_epoch(
     slower (jax-ml/jax#12868); ``fit`` picks this path there by itself. ``watch`` names the
     step in a :class:`jaxnet.train.RetraceWarning` if it is ever traced again.
     """
-    body = _guarded(train_step)
+    body = guarded(train_step)
 
     def step_at(carry: Any, batches: Batch, i: Array) -> Any:
         train_state, halted, metrics, finite = carry

@@ -2,7 +2,9 @@
 
 Each epoch is one compiled call: the data already lives on the device, the epoch's shuffle is
 drawn with ``jax.random`` inside the call, every step of the epoch runs in one ``lax.scan``
-with the state's buffers donated, and the test split is evaluated at the end of the same call.
+with the state's buffers donated, and the validation and test splits are evaluated at the end
+of the same call. Model selection (the best checkpoint, early stopping) looks at the validation
+split by default and never at the test split unless asked for it by name.
 The host syncs once per epoch, to report progress, write ``metrics.jsonl`` and save a
 checkpoint. (On CPU, a net with convolutions runs its steps as one call each instead, with the
 data still on the device: see :func:`jaxnet.train.make_stepwise_epoch`.)
@@ -11,7 +13,6 @@ data still on the device: see :func:`jaxnet.train.make_stepwise_epoch`.)
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import pathlib
 import signal
@@ -29,6 +30,8 @@ from tqdm.auto import tqdm
 
 from jaxnet.core import Array, Layer
 from jaxnet.data import Dataset
+from jaxnet.data.ondisk import OnDisk
+from jaxnet.data.stream import Stream
 from jaxnet.distributed import (
     Mesh,
     Rules,
@@ -38,7 +41,7 @@ from jaxnet.distributed import (
     replicate,
     state_shardings,
 )
-from jaxnet.train.checks import check_arguments, check_outputs_fit_data
+from jaxnet.train.checks import check_arguments, check_outputs_fit_data, check_outputs_fit_stream
 from jaxnet.train.description import model_entry
 from jaxnet.train.epoch import (
     contains_convolution,
@@ -55,6 +58,7 @@ from jaxnet.train.retrace import watch_retraces
 from jaxnet.train.run import monitor_mode
 from jaxnet.train.state import TrainState, step_key
 from jaxnet.train.step import LossFn, MetricFns, make_eval_step, make_train_step
+from jaxnet.train.streaming import StreamEngine, Streaming, pass_length
 
 Callback = Callable[[dict[str, Any], TrainState], bool | None]
 """``callback(row, train_state)`` after each epoch; returning True stops training."""
@@ -65,14 +69,15 @@ class EarlyStopping:
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
 
     Args:
-      monitor: a history key such as ``"test_loss"`` or ``"test_accuracy"``.
+      monitor: a history key such as ``"val_loss"`` or ``"val_accuracy"``; by default (None)
+        ``fit``'s own monitor (validation metrics when the data has a validation split).
       patience: epochs without improvement to tolerate, a positive int.
       mode: ``"min"`` (lower is better) or ``"max"``; by default ``"max"`` for accuracies and
         ``"min"`` otherwise.
       min_delta: the smallest change that counts as improvement, >= 0.
     """
 
-    monitor: str = "test_loss"
+    monitor: str | None = None
     patience: int = 5
     mode: str | None = None
     min_delta: float = 0.0
@@ -95,8 +100,14 @@ class EarlyStopping:
         """True once the last ``patience`` epochs brought no improvement on the best before."""
         if len(history) <= self.patience:
             return False
-        sign = 1.0 if _mode_for(self.monitor, self.mode) == "max" else -1.0
-        values = [sign * float(row[self.monitor]) for row in history]
+        if self.monitor is None:
+            raise ValueError(
+                "EarlyStopping: monitor is None (fit fills in its own monitor); give "
+                "monitor='val_loss' or another history key to call should_stop directly"
+            )
+        monitor = self.monitor
+        sign = 1.0 if _mode_for(monitor, self.mode) == "max" else -1.0
+        values = [sign * float(row[monitor]) for row in history]
         best_before = max(values[: -self.patience])
         return max(values[-self.patience :]) <= best_before + self.min_delta
 
@@ -107,7 +118,8 @@ class FitResult(NamedTuple):
     Attributes:
       train_state: the final state (the last good one if training stopped early).
       history: one dict per epoch: ``epoch``, ``step``, ``seconds``, ``train_<metric>`` (the mean
-        over the epoch's steps) and ``test_<metric>`` (after the epoch).
+        over the epoch's steps), ``val_<metric>`` (after the epoch, when there is a validation
+        split) and ``test_<metric>`` (after the epoch).
       run_dir: the run folder, or None.
       stopped: ``"completed"``, ``"early_stopping"``, ``"callback"`` or ``"interrupted"``.
     """
@@ -120,6 +132,29 @@ class FitResult(NamedTuple):
 
 def _mode_for(monitor: str, mode: str | None) -> str:
     return mode or monitor_mode(monitor)
+
+
+def default_monitor(metric_names: Sequence[str], has_validation: bool) -> str:
+    """What ``fit`` picks the best checkpoint and stops early on when not told: the validation
+    accuracy (with an ``accuracy`` metric) or loss, or the training ones without a validation
+    split. Never a test metric: choosing on the test split tunes the model to it."""
+    split = "val" if has_validation else "train"
+    return f"{split}_accuracy" if "accuracy" in metric_names else f"{split}_loss"
+
+
+def history_keys(
+    metric_names: Sequence[str], has_validation: bool, has_test: bool = True
+) -> list[str]:
+    """The metric keys of every history row: ``train_*``, then ``val_*``, then ``test_*``."""
+    splits = ["train", *(["val"] if has_validation else []), *(["test"] if has_test else [])]
+    return [f"{split}_{m}" for split in splits for m in ("loss", *metric_names)]
+
+
+def _held_out(data: Dataset | Stream) -> tuple[bool, bool]:
+    """Whether ``data`` has a validation split, and a test split."""
+    if isinstance(data, Stream):
+        return data.val is not None, data.test is not None
+    return data.num_val > 0, data.num_test > 0
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -199,29 +234,55 @@ def _check_fused(fused: Any) -> bool | None:
     return bool(fused)
 
 
-def _check_fit_args(
-    data: Any, epochs: Any, batch_size: Any, monitor: str, names: list[str]
-) -> None:
-    if not isinstance(data, Dataset):
+def _check_data(data: Any, batch_size: Any, seed: int) -> Dataset | Stream:
+    """``data`` as fit trains on it: an on-disk dataset becomes its stream (each process
+    reading its own shard of every split, ``batch_size / processes`` rows a batch)."""
+    if isinstance(data, OnDisk):
+        processes = jax.process_count()
+        batch_size = _positive_int(128 if batch_size is None else batch_size, "batch_size")
+        if batch_size % processes:
+            raise ValueError(
+                f"fit: batch_size={batch_size} must divide among the {processes} processes"
+            )
+        shard = (jax.process_index(), processes)
+        return data.stream(batch_size // processes, seed=seed, shard=shard)
+    if not isinstance(data, Dataset | Stream):
         raise TypeError(
             f"fit: data must be a jaxnet.data.Dataset (use jn.data.load(name) or "
-            f"jn.data.from_arrays(x, y)), got {type(data).__name__}"
+            f"jn.data.from_arrays(x, y)) or a jaxnet.data.Stream of batches (jn.data.stream), "
+            f"got {type(data).__name__}"
         )
+    return data
+
+
+def _check_fit_args(
+    data: Dataset | Stream, epochs: Any, batch_size: Any, monitor: str, names: list[str]
+) -> int:
+    """The checks of the data's arguments; returns the batch size (a stream's own)."""
     _positive_int(epochs, "epochs")
-    _positive_int(batch_size, "batch_size")
-    if batch_size > data.num_train:
+    if isinstance(data, Stream):
+        global_batch = data.batch_size * jax.process_count()  # each process streams its part
+        if batch_size is not None and batch_size != global_batch:
+            raise ValueError(
+                f"fit: batch_size={batch_size!r}, but the stream's batches hold "
+                f"{data.batch_size} examples; leave batch_size out for a stream"
+            )
+        batch_size = global_batch
+    batch_size = _positive_int(128 if batch_size is None else batch_size, "batch_size")
+    if isinstance(data, Dataset) and batch_size > data.num_train:
         raise ValueError(
             f"fit: batch_size={batch_size} is larger than the {data.num_train} training examples"
         )
     if monitor not in names:
         raise ValueError(f"fit: cannot monitor {monitor!r}; the history has {names}")
+    return batch_size
 
 
 class _Engine(NamedTuple):
     """The compiled pieces of a fit and where its arrays live."""
 
-    run_epoch: Callable[..., Any]  # (train_state, epoch) -> (state, metrics, finite, test)
-    arrays: tuple[Array, Array]  # x_train, y_train, on the device(s)
+    run_epoch: Callable[..., Any]  # (train_state, epoch) -> (state, metrics, finite, evals)
+    batch_at: Callable[[TrainState, int, int], Any]  # (state, epoch, index) -> a step's batch
     place: Callable[[TrainState], TrainState]
 
 
@@ -284,59 +345,105 @@ def _compile(
     rules: Rules | None,
     fused: bool,
 ) -> _Engine:
-    """Jit the epoch and the test evaluation after it (buffers donated; a retrace warns with
-    what changed, see :mod:`jaxnet.train.retrace`); put the data on the device(s)."""
+    """Jit the epoch and the validation and test evaluations after it (buffers donated; a
+    retrace warns with what changed, see :mod:`jaxnet.train.retrace`); put the data on the
+    device(s). ``run_epoch`` returns the evaluations as ``{"val": {...}, "test": {...}}``."""
     eval_step = make_eval_step(net, loss, metrics=metric_fns, precision=precision)
-    arrays = (data.x_train, data.y_train, data.x_test, data.y_test)
+    arrays = (data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test)
     sharding = None if mesh is None else batch_sharding(mesh, stacked=True)
-    x_train, y_train, x_test, y_test = (
+    x_train, y_train, *held_out = (
         tuple(jax.device_put(a) for a in arrays) if mesh is None else replicate(arrays, mesh)
     )
+
+    def evaluations(train_state: TrainState, *held_out: Array) -> dict[str, Any]:
+        x_val, y_val, x_test, y_test = held_out
+        return {
+            "val": evaluate_traced(eval_step, train_state, x_val, y_val),
+            "test": evaluate_traced(eval_step, train_state, x_test, y_test),
+        }
+
     name = "fit's epoch"
     if fused:
         epoch = make_epoch(train_step, batch_size, batch_sharding=sharding)
 
-        def epoch_then_test(train_state: TrainState, *arrays: Array) -> Any:
-            x, y, e, x_test, y_test = arrays
+        def epoch_then_evaluate(train_state: TrainState, *arrays: Array) -> Any:
+            x, y, e, *held_out = arrays
             train_state, metrics, finite = epoch(train_state, x, y, e)
-            return (
-                train_state,
-                metrics,
-                finite,
-                evaluate_traced(eval_step, train_state, x_test, y_test),
-            )
+            return train_state, metrics, finite, evaluations(train_state, *held_out)
 
-        jitted = jax.jit(watch_retraces(epoch_then_test, name=name), donate_argnums=0)
+        jitted = jax.jit(watch_retraces(epoch_then_evaluate, name=name), donate_argnums=0)
 
-        def run_epoch(train_state: TrainState, e: Array) -> Any:
-            return jitted(train_state, x_train, y_train, e, x_test, y_test)
+        def run_epoch(train_state: TrainState, e: int) -> Any:
+            return jitted(train_state, x_train, y_train, jnp.int32(e), *held_out)
 
     else:
         stepwise = make_stepwise_epoch(
             train_step, batch_size, batch_sharding=sharding, watch=f"{name}'s step"
         )
-        test = jax.jit(functools.partial(evaluate_traced, eval_step))
+        evaluate_jitted = jax.jit(evaluations)
 
-        def run_epoch(train_state: TrainState, e: Array) -> Any:
-            train_state, metrics, finite = stepwise(train_state, x_train, y_train, e)
-            return train_state, metrics, finite, test(train_state, x_test, y_test)
+        def run_epoch(train_state: TrainState, e: int) -> Any:
+            train_state, metrics, finite = stepwise(train_state, x_train, y_train, jnp.int32(e))
+            return train_state, metrics, finite, evaluate_jitted(train_state, *held_out)
+
+    def batch_at(train_state: TrainState, epoch: int, index: int) -> Any:
+        """Batch ``index`` of ``epoch``'s shuffle, drawn again from the run's key."""
+        xs, ys = epoch_batches(train_state.key, jnp.int32(epoch), x_train, y_train, batch_size)
+        return xs[index], ys[index]
+
+    return _Engine(run_epoch, batch_at, _placer(mesh, rules))
+
+
+def _placer(mesh: Mesh | None, rules: Rules | None) -> Callable[[TrainState], TrainState]:
+    """How the state is laid out on the mesh (as it is without one)."""
 
     def place_state(train_state: TrainState) -> TrainState:
         if mesh is None:
             return train_state
         return place(train_state, state_shardings(train_state, mesh, rules))
 
-    return _Engine(run_epoch, (x_train, y_train), place_state)
+    return place_state
+
+
+def _compile_stream(
+    train_step: Any,
+    net: Layer,
+    loss: LossFn,
+    metric_fns: MetricFns,
+    precision: str | None,
+    data: Stream,
+    mesh: Mesh | None,
+    rules: Rules | None,
+    streaming: Streaming,
+    start_epoch: int,
+    on_steps: Callable[[int], Any],
+) -> _Engine:
+    """The streaming path's engine (:class:`jaxnet.train.streaming.StreamEngine`);
+    ``on_steps(n)`` after each chunk of ``n`` steps (the progress bar)."""
+    eval_step = make_eval_step(net, loss, metrics=metric_fns, precision=precision)
+    sharding = None if mesh is None else batch_sharding(mesh, stacked=True)
+    engine = StreamEngine(
+        data,
+        train_step,
+        eval_step,
+        streaming,
+        sharding=sharding,
+        start_epoch=start_epoch,
+        on_steps=on_steps,
+    )
+    return _Engine(
+        engine.run_epoch, lambda state, epoch, index: engine.batch_at(index), _placer(mesh, rules)
+    )
 
 
 def fit(
     net: Layer,
-    data: Dataset,
+    data: Dataset | Stream | OnDisk,
     *,
     optimizer: optax.GradientTransformation,
     loss: LossFn,
     epochs: int = 10,
-    batch_size: int = 128,
+    batch_size: int | None = None,
     seed: int = 0,
     metrics: MetricFns | None = None,
     trainable: Trainable = None,
@@ -353,25 +460,35 @@ def fit(
     rules: Rules | None = None,
     progress: bool = True,
     fused: bool | None = None,
+    streaming: Streaming | None = None,
 ) -> FitResult:
-    """Train ``net`` on ``data`` for ``epochs`` epochs; evaluate on the test split after each.
+    """Train ``net`` on ``data`` for ``epochs`` epochs; evaluate on the validation and test
+    splits after each.
 
     Args:
       net: the network; its input shape is ``(batch, *data.feature_shape)``.
-      data: a :class:`jaxnet.data.Dataset`.
+      data: a :class:`jaxnet.data.Dataset` (in memory: put on the device once, shuffled
+        there), or a :class:`jaxnet.data.Stream` of batches (:func:`jaxnet.data.stream`: read
+        from the host while the device trains, in the stream's order), or a
+        :class:`jaxnet.data.OnDisk` (memory-mapped features: streamed, reshuffled each epoch
+        by ``seed``).
       optimizer: any optax transformation (``optax.sgd(η)`` is the lecture's ``u ← u − η∇L``).
       loss: ``loss(predictions, targets) -> scalar``.
       epochs: the number of passes over the training split, counted from epoch 0 even when
         resuming (``epochs=4, resume=True`` after 2 epochs trains 2 more).
-      batch_size: examples per step; the remainder of each shuffle is left out of that epoch.
+      batch_size: examples per step (default 128); the remainder of each shuffle is left out
+        of that epoch. A stream's batches set their own size: leave it out.
       seed: seeds initialization, shuffling and dropout; the same seed gives the same params.
       metrics: extra ``name -> fn(predictions, targets)``, e.g.
         ``{"accuracy": jn.metrics.accuracy}``.
       trainable: train only these params: a glob over paths (``"dense_1/*"``) or a predicate;
         the others stay frozen (an optax mask).
-      monitor: the history key that picks the best checkpoint; default ``test_accuracy`` when
-        an accuracy metric is given, else ``test_loss``.
-      early_stopping: stop when its monitored value stops improving.
+      monitor: the history key that picks the best checkpoint; by default ``val_accuracy``
+        when an accuracy metric is given, else ``val_loss``; without a validation split
+        (``val_fraction=0``) ``train_accuracy`` / ``train_loss``. A test metric is used only
+        when named here: choosing on the test split tunes the model to it.
+      early_stopping: stop when its monitored value stops improving (by default it monitors
+        what ``monitor`` does).
       callbacks: ``callback(row, train_state)`` after each epoch; returning True stops.
       run_dir: where to write config.json, model.json (the net's config, preprocessing and
         optimizer, for :func:`jaxnet.train.load`), metrics.jsonl, curves.png and checkpoints;
@@ -398,6 +515,8 @@ def fit(
         call per step (False, see :func:`jaxnet.train.make_stepwise_epoch`); both keep the data
         on the device and sync the host once per epoch. By default (None) fused, except for a
         net with convolutions on CPU, where XLA compiles the loop 6-10x slower.
+      streaming: how a stream is consumed, a :class:`jaxnet.train.Streaming` (steps per
+        compiled call, chunks prefetched); only for a ``Stream``.
 
     Returns:
       A :class:`FitResult`.
@@ -411,12 +530,20 @@ def fit(
     "interrupted"``); a second Ctrl-C interrupts at once.
     """
     check_arguments(optimizer, loss, metrics, seed)
+    data = _check_data(data, batch_size, seed)
     metric_fns = dict(metrics or {})
-    names = [f"{split}_{m}" for split in ("train", "test") for m in ("loss", *metric_fns)]
-    monitor = monitor or ("test_accuracy" if "accuracy" in metric_fns else "test_loss")
-    _check_fit_args(data, epochs, batch_size, monitor, names)
-    check_outputs_fit_data(net, data, loss)
+    has_validation, has_test = _held_out(data)
+    names = history_keys(list(metric_fns), has_validation, has_test)
+    monitor = monitor or default_monitor(list(metric_fns), has_validation)
+    batch_size = _check_fit_args(data, epochs, batch_size, monitor, names)
+    if isinstance(data, Stream):
+        data = check_outputs_fit_stream(net, data, loss)
+    else:
+        check_outputs_fit_data(net, data, loss)
+    streaming = _check_streaming(streaming, data)
     fused = _check_fused(fused)
+    if early_stopping is not None and early_stopping.monitor is None:
+        early_stopping = dataclasses.replace(early_stopping, monitor=monitor)
     if early_stopping is not None and early_stopping.monitor not in names:
         raise ValueError(
             f"fit: early_stopping cannot monitor {early_stopping.monitor!r}; "
@@ -452,39 +579,45 @@ def fit(
         )
         train_state, history = run.start(fresh)
         train_step = make_train_step(net, loss, optimizer, metrics=metric_fns, precision=precision)
-        x = jax.ShapeDtypeStruct((batch_size, *data.feature_shape), data.x_train.dtype)
-        fused = _runs_fused(fused, net, fresh, x, mesh)
-        engine = _compile(
-            train_step, net, loss, metric_fns, precision, batch_size, data, mesh, rules, fused
-        )
+        bar = _progress_bar(data, epochs, history, progress, run.title or net.name)
+        if isinstance(data, Stream):
+            engine = _compile_stream(
+                train_step,
+                net,
+                loss,
+                metric_fns,
+                precision,
+                data,
+                mesh,
+                rules,
+                streaming,
+                len(history),
+                bar.update,
+            )
+        else:
+            x = jax.ShapeDtypeStruct((batch_size, *data.feature_shape), data.x_train.dtype)
+            fused = _runs_fused(fused, net, fresh, x, mesh)
+            engine = _compile(
+                train_step, net, loss, metric_fns, precision, batch_size, data, mesh, rules, fused
+            )
         train_state = engine.place(train_state)
-        steps = data.num_train // batch_size
-        bar = tqdm(
-            total=epochs,
-            initial=min(len(history), epochs),
-            disable=not progress,
-            desc=run.title or net.name,
-            unit="epoch",
-        )
         with bar, _graceful_interrupt(stop):
             for epoch in range(len(history), epochs):
                 start = time.perf_counter()
-                train_state, step_metrics, finite, tested = engine.run_epoch(
-                    train_state, jnp.int32(epoch)
-                )
+                train_state, step_metrics, finite, evaluated = engine.run_epoch(train_state, epoch)
                 # the epoch's one host sync
-                step_metrics, finite, tested, step = jax.device_get(
-                    (step_metrics, finite, tested, train_state.step)
+                step_metrics, finite, evaluated, step = jax.device_get(
+                    (step_metrics, finite, evaluated, train_state.step)
                 )
                 if not finite.all():  # the state is the last good one: replay the failed step
-                    failed = _Failed(epoch, batch_size, finite, run.last_checkpoint())
+                    failed = _Failed(epoch, finite, run.last_checkpoint())
                     raise _explain(engine, net, loss, train_step, train_state, failed)
-                tested = {name: float(value) for name, value in tested.items()}
-                row = _row(epoch, int(step), step_metrics, tested, time.perf_counter() - start)
+                row = _row(epoch, int(step), step_metrics, evaluated, time.perf_counter() - start)
                 history.append(row)
                 run.record(epoch + 1, train_state, row, monitor)
-                bar.set_postfix(_postfix(row, steps), refresh=False)
-                bar.update()
+                bar.set_postfix(_postfix(row, len(finite)), refresh=False)
+                if not isinstance(data, Stream):  # a stream's bar counts steps, chunk by chunk
+                    bar.update()
                 stopped = _stop_reason(history, train_state, early_stopping, callbacks, stop)
                 if stopped != "completed":
                     break
@@ -497,7 +630,6 @@ class _Failed(NamedTuple):
     """An epoch with a step that was not applied (``finite`` is False from it on)."""
 
     epoch: int
-    batch_size: int
     finite: np.ndarray
     checkpoint: pathlib.Path | None  # the last good checkpoint, once every write finished
 
@@ -512,12 +644,38 @@ def _explain(
 ) -> Exception:
     """The `NonFiniteError` of the failed epoch: its first step that was not applied,
     replayed on its batch, layer by layer."""
-    x_train, y_train = engine.arrays
-    epoch = jnp.int32(failed.epoch)
-    batches = epoch_batches(train_state.key, epoch, x_train, y_train, failed.batch_size)
-    index = int(np.argmin(failed.finite))
-    batch = (batches[0][index], batches[1][index])
+    batch = engine.batch_at(train_state, failed.epoch, int(np.argmin(failed.finite)))
     return explain_nonfinite(net, loss, train_step, train_state, batch, failed.checkpoint)
+
+
+def _progress_bar(
+    data: Dataset | Stream, epochs: int, history: list[dict[str, Any]], progress: bool, desc: str
+) -> Any:
+    """The tqdm bar: epochs in memory; steps for a stream (its epochs may be long or of
+    unknown length), advanced after every compiled chunk."""
+    if isinstance(data, Dataset):
+        initial = min(len(history), epochs)
+        return tqdm(total=epochs, initial=initial, disable=not progress, desc=desc, unit="epoch")
+    length = pass_length(data)
+    done = int(history[-1]["step"]) if history else 0
+    total = None if length is None else epochs * length
+    return tqdm(total=total, initial=done, disable=not progress, desc=desc, unit="step")
+
+
+def _check_streaming(streaming: Any, data: Dataset | Stream) -> Streaming:
+    if streaming is None:
+        return Streaming()
+    if not isinstance(streaming, Streaming):
+        raise TypeError(
+            "fit: streaming must be a jaxnet.train.Streaming such as "
+            f"Streaming(steps_per_call=32), got {streaming!r}"
+        )
+    if isinstance(data, Dataset):
+        raise ValueError(
+            "fit: streaming= is for a jaxnet.data.Stream; an in-memory Dataset runs each "
+            "epoch as one compiled call already"
+        )
+    return streaming
 
 
 def _check_checkpointing(checkpointing: Any) -> Checkpointing:
@@ -546,13 +704,15 @@ def _row(
     epoch: int,
     step: int,
     step_metrics: Mapping[str, Any],
-    test_metrics: Mapping[str, float],
+    evaluated: Mapping[str, Mapping[str, Any]],
     seconds: float,
 ) -> dict[str, Any]:
-    """One history row: train metrics averaged over the epoch's steps, test metrics after it."""
+    """One history row: train metrics averaged over the epoch's steps, then the metrics of
+    each held-out split after it (``val_*``, ``test_*``; an empty split has none)."""
     row: dict[str, Any] = {"epoch": epoch + 1, "step": step}
     row |= {f"train_{k}": float(np.mean(v)) for k, v in step_metrics.items()}
-    row |= {f"test_{k}": v for k, v in test_metrics.items()}
+    for split in ("val", "test"):  # jax.device_get returns the dict's keys sorted
+        row |= {f"{split}_{k}": float(v) for k, v in evaluated.get(split, {}).items()}
     return row | {"seconds": seconds}
 
 
@@ -576,7 +736,7 @@ def _postfix(row: dict[str, Any], steps: int) -> dict[str, str]:
     shown = {
         k.replace("accuracy", "acc"): f"{v:.4g}"
         for k, v in row.items()
-        if k.startswith(("train_", "test_"))
+        if k.startswith(("train_", "val_", "test_"))
     }
     shown["steps/s"] = f"{steps / max(row['seconds'], 1e-9):.0f}"
     return shown

@@ -7,7 +7,9 @@ Trains iris with ``jn.train.fit`` over every device of every process: data-paral
 ``--model M`` the first two layers' weights split over a ``model`` mesh axis of M devices
 (with M = all devices, each process holds only its shards). With ``--run-dir`` every epoch is
 checkpointed there, and the latest checkpoint is restored into the sharded state and compared
-with it. Process 0 writes the final parameters to OUT_FILE as a NumPy ``.npz`` (no pickle).
+with it. With ``--stream`` the data is a ``jn.data.Stream`` instead: each epoch's global
+batches come in a fixed order, and each process streams only its rows of each (its share of
+the batch axis), which ``fit`` assembles into global arrays. Process 0 writes the final parameters to OUT_FILE as a NumPy ``.npz`` (no pickle).
 """
 
 import argparse
@@ -25,6 +27,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=60)
     parser.add_argument("--model", type=int, default=1)
     parser.add_argument("--run-dir")
+    parser.add_argument("--stream", action="store_true")
     args = parser.parse_args()
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
 
@@ -48,13 +51,14 @@ def main() -> None:
             "dense_1/w": PartitionSpec("model", None),
         }
     net = jn.serial(jn.nn.Dense(8), jn.nn.Tanh, jn.nn.Dense(3))
+    data = jn.data.load("iris")
     result = jn.train.fit(
         net,
-        jn.data.load("iris"),
+        _local_stream(data, 16) if args.stream else data,
         optimizer=optax.adam(0.01),
         loss=jn.losses.softmax_cross_entropy,
         epochs=3,
-        batch_size=16,
+        batch_size=None if args.stream else 16,
         mesh=mesh,
         rules=rules,
         progress=False,
@@ -94,6 +98,29 @@ def main() -> None:
         f"process {jax.process_index()} of {jax.process_count()} done, {mesh.devices.size} devices",
         file=sys.stderr,
     )
+
+
+def _local_stream(data, batch_size):
+    """This process's share of each global batch (a fixed order per epoch), and of the test
+    split: the rows its devices hold of the batch axis."""
+    import jax
+    import numpy as np
+
+    import jaxnet as jn
+
+    count, index = jax.process_count(), jax.process_index()
+    share = batch_size // count
+
+    def epoch(e):
+        order = np.random.default_rng(e).permutation(data.num_train)
+        for i in range(data.num_train // batch_size):
+            rows = order[i * batch_size : (i + 1) * batch_size][index * share : (index + 1) * share]
+            yield data.x_train[rows], data.y_train[rows]
+
+    part = 28 // count  # of the 30 test rows: 28, which divide among 4 devices
+    rows = slice(index * part, (index + 1) * part)
+    test = [(data.x_test[rows], data.y_test[rows])]
+    return jn.data.stream(epoch, test=test)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,401 @@
+"""``Stream``: batches from outside memory, for ``fit``'s streaming path.
+
+A :class:`jaxnet.data.Dataset` lives in memory and ``fit`` puts it on the device whole. A
+``Stream`` is for data that does not fit: any source of ``(x, y)`` NumPy batches, read one
+batch at a time while the device trains. A source is one of
+
+* an iterable (a list, a generator function's result, a Grain ``MapDataset`` /
+  ``IterDataset`` / ``DataLoader``);
+* a function ``epoch -> iterable``, for a source that shuffles differently each epoch (the
+  function must give the same batches for the same epoch: that is what makes a resume exact).
+
+An epoch is one pass over the source (``iter(source)`` or ``source(epoch)``), or, with
+``steps_per_epoch=N``, the next ``N`` batches of one iterator that runs through the whole fit
+(an endless source, or a Grain loader with ``num_epochs=None``).
+
+Every batch is checked on the host before it reaches the device: the same shapes and dtypes
+as the first batch, finite features, labels in range. A bad batch is one error naming the
+source, the epoch and the batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from jaxnet.data.preprocessing import Preprocessing
+
+Batch = tuple[np.ndarray, np.ndarray]
+Source = Iterable[Any] | Callable[[int], Iterable[Any]]
+"""An iterable of ``(x, y)`` batches, or a function from the epoch number to one."""
+
+
+class StreamError(ValueError):
+    """A streamed batch is malformed, or a source raised or ran dry; the message names the
+    source (``train``, ``val``, ``test``), the epoch and the batch.
+
+    Attributes:
+      args: the one-line message, as for any ``ValueError``.
+
+    Example:
+      >>> import numpy as np
+      >>> try:
+      ...     stream([(np.zeros((2, 3)), np.zeros(3))])
+      ... except StreamError as error:
+      ...     print(error)
+      stream: train batch 0: x and y must hold the same number (> 0) of examples, got 2 and 3
+    """
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class BatchSpec:
+    """What every batch of a stream looks like, read off its first training batch.
+
+    Attributes:
+      x_shape, y_shape: the shapes of a batch's features ``(B, *feature_shape)`` and labels.
+      x_dtype, y_dtype: what they are cast to: float32 (or int32 ids) and int32 labels (or
+        float32 targets).
+
+    Example:
+      >>> import numpy as np
+      >>> spec_of((np.zeros((4, 3)), np.arange(4))).x_shape
+      (4, 3)
+    """
+
+    x_shape: tuple[int, ...]  # (B, *feature_shape)
+    x_dtype: np.dtype[Any]
+    y_shape: tuple[int, ...]  # (B, ...)
+    y_dtype: np.dtype[Any]
+
+    @property
+    def batch_size(self) -> int:
+        return self.x_shape[0]
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        return self.x_shape[1:]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Stream:
+    """Training (and optionally validation and test) batches that ``fit`` streams.
+
+    Build it with :func:`stream`, which checks the arguments and reads the first batch.
+
+    Attributes:
+      train: the training source (see the module docstring).
+      val: the validation source, evaluated after every epoch (``val_*`` in the history,
+        what the best checkpoint and early stopping look at), or None.
+      test: the test source, evaluated after every epoch and only reported, or None.
+      steps_per_epoch: None (an epoch is one pass of the source), or the number of batches of
+        one running iterator that make an epoch.
+      spec: the shapes and dtypes of the training batches (from the first one).
+      task: ``"classification"`` (integer labels) or ``"regression"`` (float targets).
+      num_classes: labels must lie in ``[0, num_classes)``; None: up to the net's outputs.
+      preprocessing: the map from raw inputs to the batches' features, stored with the model
+        (identity by default: the batches are what the net takes).
+      name: a name for messages and the run folder.
+      target_names: class or target names, if known.
+      origin: how the stream was made, when it can be made again (see ``from_arrays``).
+
+    Example:
+      >>> import numpy as np
+      >>> batches = [(np.zeros((4, 2), np.float32), np.array([0, 1, 0, 1]))] * 3
+      >>> s = stream(batches)
+      >>> [x.shape for x, _ in s.batches("train", epoch=0)]
+      [(4, 2), (4, 2), (4, 2)]
+    """
+
+    train: Source
+    val: Source | None
+    test: Source | None
+    steps_per_epoch: int | None
+    spec: BatchSpec
+    task: str
+    num_classes: int | None
+    preprocessing: Preprocessing
+    name: str = "stream"
+    target_names: tuple[str, ...] | None = None
+    origin: Mapping[str, Any] | None = None
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        """The shape of one example's features."""
+        return self.spec.feature_shape
+
+    @property
+    def batch_size(self) -> int:
+        """The examples per training batch."""
+        return self.spec.batch_size
+
+    def batches(self, split: str, epoch: int, *, skip: int = 0) -> Iterator[Batch]:
+        """The checked batches of ``split`` for ``epoch`` (one pass), the first ``skip`` left
+        out. Raises :class:`StreamError` naming the batch for a malformed one."""
+        source = {"train": self.train, "val": self.val, "test": self.test}[split]
+        if source is None:
+            return iter(())
+        return self._checked(split, epoch, _skipped(_open(source, epoch), skip), start=skip)
+
+    def running(self, *, skip: int = 0) -> Iterator[Batch]:
+        """The one training iterator of a ``steps_per_epoch`` stream, its first ``skip``
+        batches (those a resumed run has trained on) left out."""
+        return self._checked("train", None, _skipped(_open(self.train, 0), skip), start=skip)
+
+    def _checked(
+        self, split: str, epoch: int | None, batches: Iterator[Any], *, start: int
+    ) -> Iterator[Batch]:
+        try:
+            for index in itertools.count(start):
+                where = _where(split, epoch, index)
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    return
+                except Exception as error:
+                    raise StreamError(
+                        f"{where}: the source raised {type(error).__name__}: {error}"
+                    ) from error
+                yield check_batch(batch, self.spec, self, where=where, eval_split=split != "train")
+        finally:  # stop a Grain pipeline's worker processes now, not at garbage collection
+            close = getattr(batches, "close", None)
+            if callable(close):
+                close()
+
+
+def _where(split: str, epoch: int | None, index: int) -> str:
+    at = f"{split} batch {index}" if epoch is None else f"{split} batch {index} of epoch {epoch}"
+    return f"stream: {at}"
+
+
+def _open(source: Source, epoch: int) -> Iterator[Any]:
+    """A fresh iterator over ``source`` for ``epoch``."""
+    if callable(source) and not hasattr(source, "__iter__"):
+        source = source(epoch)
+    if type(source).__module__.startswith("grain"):
+        _absl_flags_for_grain()
+    return iter(source)
+
+
+def _absl_flags_for_grain() -> None:
+    """Grain's worker processes read absl flags, which only an absl program parses: outside
+    one they fail with ``UnparsedFlagAccessError``. Mark the flags parsed (at their defaults),
+    once, unless the program parsed them itself."""
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+
+
+def _skipped(batches: Iterator[Any], skip: int) -> Iterator[Any]:
+    """``batches`` without their first ``skip``; a Grain ``MapDataset`` iterator is not read
+    for them (the caller slices the dataset instead, see :func:`_open`)."""
+    if skip:
+        next(itertools.islice(batches, skip, skip), None)
+    return batches
+
+
+def _as_pair(batch: Any, where: str) -> Batch:
+    """A batch as ``(x, y)`` NumPy arrays: a pair, or a dict with ``"x"`` and ``"y"``."""
+    if isinstance(batch, Mapping) and "x" in batch and "y" in batch:
+        batch = (batch["x"], batch["y"])
+    if not isinstance(batch, tuple | list) or len(batch) != 2:
+        raise StreamError(
+            f"{where}: a batch must be a pair (x, y) of arrays or a dict with 'x' and 'y', "
+            f"got {type(batch).__name__}"
+        )
+    return np.asarray(batch[0]), np.asarray(batch[1])
+
+
+def spec_of(batch: Any, *, where: str = "stream: train batch 0") -> BatchSpec:
+    """The :class:`BatchSpec` of a first batch, after checking it holds numbers."""
+    x, y = _as_pair(batch, where)
+    for name, arr in (("x", x), ("y", y)):
+        if arr.ndim == 0:
+            raise StreamError(f"{where}: {name} must have a batch axis, got a scalar")
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise StreamError(f"{where}: {name} must hold numbers, got dtype {arr.dtype}")
+    if len(x) != len(y) or len(x) == 0:
+        raise StreamError(
+            f"{where}: x and y must hold the same number (> 0) of examples, got "
+            f"{len(x)} and {len(y)}"
+        )
+    return BatchSpec(x.shape, _feature_dtype(x.dtype), y.shape, _target_dtype(y.dtype))
+
+
+def _feature_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    return np.dtype(np.int32) if np.issubdtype(dtype, np.integer) else np.dtype(np.float32)
+
+
+def _target_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    integer = np.issubdtype(dtype, np.integer) or dtype == np.bool_
+    return np.dtype(np.int32) if integer else np.dtype(np.float32)
+
+
+def check_batch(
+    batch: Any, spec: BatchSpec, stream: Stream, *, where: str, eval_split: bool = False
+) -> Batch:
+    """``batch`` as ``(x, y)`` in the stream's dtypes, after checking it: the shapes of the
+    first batch (evaluation batches may have fewer examples), finite features, and labels in
+    ``[0, num_classes)``.
+
+    Raises:
+      StreamError: ``stream: train batch 7 of epoch 2: x has shape (64, 63), but the first
+        batch had (64, 64)``, and the like.
+    """
+    x, y = _as_pair(batch, where)
+    first = (spec.x_shape, spec.y_shape)
+    same = (x.shape, y.shape) == first
+    if not same and eval_split:  # a smaller last batch is fine for evaluation
+        same = x.shape[1:] == spec.x_shape[1:] and y.shape[1:] == spec.y_shape[1:]
+        same = same and len(x) == len(y) and len(x) > 0
+    if not same:
+        hint = (
+            " (drop a smaller last batch: drop_remainder=True)" if len(x) < spec.batch_size else ""
+        )
+        raise StreamError(
+            f"{where}: x has shape {x.shape} and y {y.shape}, but the first training batch had "
+            f"{spec.x_shape} and {spec.y_shape}; every training batch must have the same "
+            f"shapes{hint}"
+        )
+    x = _cast(x, spec.x_dtype, "x", where)
+    y = _cast(y, spec.y_dtype, "y", where)
+    if stream.num_classes is not None and stream.task == "classification":
+        outside = np.flatnonzero((y < 0) | (y >= stream.num_classes))
+        if outside.size:
+            i = outside[0]
+            raise StreamError(
+                f"{where}: label {y.reshape(-1)[i]} at position {i} is outside "
+                f"[0, num_classes={stream.num_classes})"
+            )
+    return x, y
+
+
+def _cast(arr: np.ndarray, dtype: np.dtype[Any], name: str, where: str) -> np.ndarray:
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise StreamError(f"{where}: {name} must hold numbers, got dtype {arr.dtype}")
+    if np.issubdtype(dtype, np.integer) and not (
+        np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_
+    ):
+        raise StreamError(
+            f"{where}: {name} has dtype {arr.dtype}, but the first batch had integers"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(dtype, copy=False)
+    if dtype == np.float32 and not np.isfinite(out).all():
+        row = int(np.flatnonzero(~np.isfinite(out.reshape(len(out), -1)).all(axis=1))[0])
+        raise StreamError(f"{where}: {name} holds NaN or Inf (first in example {row})")
+    return out
+
+
+def _first(source: Source, *, one_shot: bool) -> Any:
+    """The first training batch, read from a fresh iterator, which is then closed (but for a
+    one-shot iterator, which is the source itself)."""
+    batches = _open(source, 0)
+    try:
+        return next(batches)
+    except StopIteration:
+        raise StreamError("stream: the train source yielded no batches") from None
+    except Exception as error:
+        raise StreamError(
+            f"stream: train batch 0 of epoch 0: the source raised {type(error).__name__}: {error}"
+        ) from error
+    finally:
+        close = getattr(batches, "close", None)
+        if not one_shot and callable(close):
+            close()
+
+
+def stream(
+    train: Source,
+    *,
+    val: Source | None = None,
+    test: Source | None = None,
+    steps_per_epoch: int | None = None,
+    task: str | None = None,
+    num_classes: int | None = None,
+    preprocessing: Preprocessing | None = None,
+    name: str = "stream",
+) -> Stream:
+    """A :class:`Stream` of ``(x, y)`` NumPy batches for :func:`jaxnet.train.fit`.
+
+    Args:
+      train: an iterable of batches (a list, a Grain ``MapDataset`` / ``IterDataset`` /
+        ``DataLoader`` that yields ``(x, y)`` or ``{"x": ..., "y": ...}``), or a function
+        ``epoch -> iterable``. It is iterated once here, for its first batch: a one-shot
+        iterator (a generator) is only allowed with ``steps_per_epoch``, and must be made
+        again by the caller on resume.
+      val: validation batches, the same kinds; evaluated after every epoch.
+      test: test batches; evaluated after every epoch, only reported.
+      steps_per_epoch: None (an epoch is one pass over ``train``) or a positive int: an
+        epoch is the next that many batches of one iterator running through the fit.
+      task: ``"classification"`` or ``"regression"``; None infers it from the labels' dtype.
+      num_classes: for classification, the labels' range ``[0, num_classes)``, checked in
+        every batch; None leaves it to the net's output width.
+      preprocessing: the map from raw inputs to the batches' features, which a run folder
+        stores so predictions on raw inputs are right; None: the batches are raw inputs.
+      name: the stream's name.
+
+    Returns:
+      The ``Stream``.
+
+    Raises:
+      StreamError: if ``train`` is empty, raises, or its first batch is not a pair of numeric
+        arrays with the same number of examples.
+      TypeError, ValueError: for bad arguments.
+
+    Example:
+      >>> import numpy as np
+      >>> x, y = np.zeros((8, 3), np.float32), np.arange(8) % 2
+      >>> s = stream([(x[:4], y[:4]), (x[4:], y[4:])], num_classes=2)
+      >>> s.batch_size, s.feature_shape, s.task
+      (4, (3,), 'classification')
+    """
+    for arg, value in (("train", train), ("val", val), ("test", test)):
+        if value is not None and not (callable(value) or hasattr(value, "__iter__")):
+            raise TypeError(
+                f"stream: {arg} must be an iterable of (x, y) batches or a function "
+                f"epoch -> iterable, got {type(value).__name__}"
+            )
+    if train is None:
+        raise TypeError("stream: train must be an iterable of (x, y) batches, got None")
+    one_shot = iter(train) is train if hasattr(train, "__iter__") else False
+    if one_shot and steps_per_epoch is None:
+        raise ValueError(
+            "stream: train is a one-shot iterator (a generator), so it cannot be passed over "
+            "once per epoch; give steps_per_epoch=N, or a list, a Grain dataset or a "
+            "function epoch -> iterable"
+        )
+    if steps_per_epoch is not None and (
+        isinstance(steps_per_epoch, bool)
+        or not isinstance(steps_per_epoch, int | np.integer)
+        or steps_per_epoch < 1
+    ):
+        raise ValueError(f"stream: steps_per_epoch must be a positive int, got {steps_per_epoch!r}")
+    first = _first(train, one_shot=one_shot)
+    if one_shot:
+        train = itertools.chain([first], train)  # type: ignore[arg-type]  # keep the batch read
+    spec = spec_of(first)
+    task = task or ("classification" if spec.y_dtype == np.int32 else "regression")
+    if task not in ("classification", "regression"):
+        raise ValueError(f"stream: task must be 'classification' or 'regression', got {task!r}")
+    if num_classes is not None and (
+        isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
+    ):
+        raise ValueError(f"stream: num_classes must be a positive int, got {num_classes!r}")
+    if preprocessing is None:
+        preprocessing = Preprocessing(spec.feature_shape, str(spec.x_dtype))
+    return Stream(
+        train=train,
+        val=val,
+        test=test,
+        steps_per_epoch=None if steps_per_epoch is None else int(steps_per_epoch),
+        spec=spec,
+        task=task,
+        num_classes=num_classes,
+        preprocessing=preprocessing,
+        name=name,
+    )

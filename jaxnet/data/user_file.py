@@ -1,0 +1,104 @@
+"""``from_file``: a user's own data file as a :class:`jaxnet.data.Dataset`.
+
+``jaxnet train --data FILE.npz`` (arrays ``x`` and ``y``) and ``--data FILE.csv --target COLUMN``
+train a recipe's net on it. The file is read by :mod:`jaxnet.data.files` (never unpickled, one
+line naming the file for anything wrong) and split and standardized by ``from_arrays``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from jaxnet.data.dataset import Dataset, from_arrays
+from jaxnet.data.files import LABEL_COLUMNS, read_arrays, read_csv
+
+
+def from_file(
+    path: str | os.PathLike[str],
+    *,
+    target: str | None = None,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.0,
+) -> Dataset:
+    """Read features and labels from ``path`` and split them as :func:`from_arrays` does.
+
+    A ``.npz`` file holds arrays ``x`` and ``y``. A ``.csv`` file has a header; ``target``
+    names the label or target column (default: the column named ``y``, ``label`` or
+    ``target``) and every other column is a feature. A CSV target whose values are all
+    integers is read as class labels (classification), any other as regression targets.
+
+    Args:
+      path: the ``.npz`` or ``.csv`` file.
+      target: the CSV column to predict.
+      seed, test_fraction, val_fraction: as for :func:`from_arrays`.
+
+    Returns:
+      The ``Dataset``, named after the file's stem.
+
+    Raises:
+      FileNotFoundError: ``data.csv: no such file``.
+      ValueError: one line starting with the file: a missing column (listing the header's),
+        a value that is not a number, an ``.npz`` without ``x`` or ``y``, ``target`` given for
+        an ``.npz``, another suffix.
+
+    Example:
+      >>> _ = Path("flowers.csv").write_text("a,b,kind\\n0,1,0\\n1,0,1\\n1,1,1\\n0,0,0\\n2,2,1\\n")
+      >>> ds = from_file("flowers.csv", target="kind")
+      >>> ds.name, ds.task, ds.num_classes, ds.feature_shape
+      ('flowers', 'classification', 2, (2,))
+    """
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix == ".csv":
+        x, y = _csv_columns(file, target)
+    elif suffix == ".npz":
+        if target is not None:
+            raise ValueError(f"{file}: --target is for a CSV file; an .npz holds arrays x and y")
+        arrays = read_arrays(file)
+        missing = [name for name in ("x", "y") if name not in arrays]
+        if missing:
+            raise ValueError(
+                f"{file}: needs arrays named x and y, has {', '.join(arrays) or 'none'}"
+            )
+        x, y = arrays["x"], arrays["y"]
+    else:
+        raise ValueError(
+            f"{file}: expected a .npz file (arrays x and y) or a .csv file with a header, "
+            f"got {suffix or 'no suffix'!r}"
+        )
+    return from_arrays(
+        x,
+        y,
+        name=file.stem,
+        seed=seed,
+        test_fraction=test_fraction,
+        val_fraction=val_fraction,
+    )
+
+
+def _csv_columns(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The CSV's feature columns and its target column (integers as int64 labels)."""
+    table, header = read_csv(file)
+    if header is None:
+        raise ValueError(f"{file}: has no header line; name the columns and pass --target")
+    if target is None:
+        found = [name for name in header if name.lower() in LABEL_COLUMNS]
+        if len(found) != 1:
+            raise ValueError(
+                f"{file}: pass --target COLUMN (no single column named y, label or target; "
+                f"the columns are {', '.join(header)})"
+            )
+        target = found[0]
+    if target not in header:
+        raise ValueError(f"{file}: no column {target!r}; the columns are {', '.join(header)}")
+    if len(header) == 1:
+        raise ValueError(f"{file}: {target!r} is the only column; there are no features")
+    column = header.index(target)
+    y = table[:, column]
+    if np.all(y == np.round(y)):  # whole numbers: class labels
+        y = y.astype(np.int64)
+    return np.delete(table, column, axis=1), y
