@@ -12,9 +12,11 @@ import difflib
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+import numpy as np
 import optax
 
 from jaxnet import losses, metrics, nn, sweep
@@ -349,8 +351,7 @@ def check_config(config: Mapping[str, Any]) -> None:
 def _build_net(architecture: str, c: Mapping[str, Any], data: Dataset, out: int) -> Layer:
     width, depth = c["width"], c["depth"]
     if architecture == "cnn":
-        image_shape = data.image_shape or (*data.feature_shape, 1)
-        return cnn(width, depth, c["activation"], out, image_shape)
+        return cnn(width, depth, c["activation"], out, _image_shape(data))
     if architecture == "recurrent":
         return recurrent(width, depth, c["cell"], out)
     if architecture == "transformer":
@@ -358,13 +359,78 @@ def _build_net(architecture: str, c: Mapping[str, Any], data: Dataset, out: int)
     return mlp(width, depth, c["activation"], out)
 
 
+def _image_shape(data: Dataset) -> tuple[int, ...]:
+    """The ``(height, width, channels)`` a cnn reshapes a sample to: the dataset's, or the
+    features' own, ``(height, width)`` taken as one channel."""
+    if data.image_shape:
+        return tuple(data.image_shape)
+    shape = tuple(data.feature_shape)
+    return shape if len(shape) == 3 else (*shape, 1)
+
+
+_FEATURE_AXES: Mapping[str, tuple[tuple[int, ...], str]] = MappingProxyType(
+    {  # the feature axes per row each architecture reads from a data file, and what that is
+        "mlp": (
+            (1,),
+            "an MLP takes one axis of features, x of shape (n, features); reshape x, or use "
+            "digits-cnn for images or temperature-lstm for sequences",
+        ),
+        "cnn": ((2, 3), "a cnn takes images, x of shape (n, height, width[, channels])"),
+        "recurrent": ((2,), "a recurrent net takes sequences, x of shape (n, steps, features)"),
+        "transformer": ((), "a transformer takes token ids, which a data file does not give"),
+    }
+)
+
+
 def _check_architecture(recipe: Recipe, data: Dataset) -> None:
-    """A recipe's net must fit a file's features: float features of one axis for an MLP."""
-    if recipe.architecture != "mlp" and len(data.feature_shape) == 1:
+    """A recipe's net must fit a file's features (see ``_FEATURE_AXES``)."""
+    axes, takes = _FEATURE_AXES[recipe.architecture]
+    shape = data.feature_shape
+    if len(shape) in axes:
+        return
+    fits = f"recipe {recipe.name!r} ({recipe.architecture}) does not fit {data.name}'s"
+    if len(shape) == 1:
         raise ValueError(
-            f"recipe {recipe.name!r} ({recipe.architecture}) does not fit {data.name}'s "
-            f"{data.feature_shape[0]} features per row; use an MLP recipe such as digits-mlp"
+            f"{fits} {shape[0]} features per row; use an MLP recipe such as digits-mlp ({takes})"
         )
+    raise ValueError(f"{fits} features of shape {tuple(shape)} per row: {takes}")
+
+
+def _check_labels(path: str, target: str | None, data: Dataset) -> None:
+    """A CSV's whole-number target is read as class labels 0, 1, ...; refuse one whose values
+    are mostly not labels (a price, a year), which would make a huge, mostly empty output."""
+    if data.task != "classification" or not path.lower().endswith(".csv") or not data.num_classes:
+        return
+    parts = (data.y_train, data.y_val, data.y_test)
+    seen = len(np.unique(np.concatenate([y for y in parts if y is not None])))
+    if 2 * seen < data.num_classes:
+        column = f"column {target!r}" if target else "the target column"
+        raise ValueError(
+            f"{path}: {column} holds whole numbers, read as class labels 0 to "
+            f"{data.num_classes - 1}, but only {seen} of those {data.num_classes} classes occur; "
+            "number the classes 0, 1, 2, ... (for a regression target, save x and a float y "
+            "in an .npz)"
+        )
+
+
+def _file_data(recipe: Recipe, config: Mapping[str, Any]) -> Dataset:
+    """The user's file as the recipe's data; every problem is one line naming the file."""
+    path = str(Path(config["data"]))  # as from_file's own messages spell it
+    try:
+        data = from_file(
+            path,
+            target=config.get("target"),
+            seed=config["seed"],
+            val_fraction=config["val_fraction"],
+        )
+    except (ValueError, TypeError) as error:  # from_arrays's own checks do not name the file
+        if str(error).startswith(path):
+            raise
+        kind = TypeError if isinstance(error, TypeError) else ValueError
+        raise kind(f"{path}: {error}") from error
+    _check_labels(path, config.get("target"), data)
+    _check_architecture(recipe, data)
+    return data
 
 
 def build(config: Mapping[str, Any]) -> Job:
@@ -373,22 +439,25 @@ def build(config: Mapping[str, Any]) -> Job:
     With ``config["data"]`` (a ``.npz`` or ``.csv`` path, ``config["target"]`` its column)
     the data is that file (:func:`jaxnet.data.from_file`) instead of the recipe's dataset.
 
+    A CSV target of whole numbers is read as class labels 0, 1, ... and refused when fewer
+    than half of the classes up to its largest value occur (a price or a year is not a label).
+    The recipe's net must fit the file's features: an MLP takes ``(n, features)``, a cnn
+    ``(n, height, width[, channels])``, a recurrent net ``(n, steps, features)``; a transformer
+    recipe takes no file.
+
     Raises:
+      FileNotFoundError: if there is no data file.
       ValueError: if the config names an unknown recipe or holds a bad value, or a data file
-        cannot be read (one line naming it).
+        cannot be read, holds bad values or does not fit the recipe's net (one line, naming
+        the file or the recipe).
+      TypeError: if a data file's arrays are not numeric (one line naming the file).
     """
     recipe = get(config["recipe"])
     file = {k: config[k] for k in ("data", "target") if config.get(k) is not None}
     config = make_config(recipe.name, **{k: config[k] for k in recipe.defaults if k in config})
     if "data" in file:  # the user's own file instead of the recipe's dataset
         config |= file | {"dataset": None}
-        data = from_file(
-            file["data"],
-            target=file.get("target"),
-            seed=config["seed"],
-            val_fraction=config["val_fraction"],
-        )
-        _check_architecture(recipe, data)
+        data = _file_data(recipe, config)
     else:
         data = load(config["dataset"], seed=config["seed"], val_fraction=config["val_fraction"])
     classify = data.task == "classification"
