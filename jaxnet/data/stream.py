@@ -132,13 +132,13 @@ class Stream:
         """The examples per training batch."""
         return self.spec.batch_size
 
-    def batches(self, split: str, epoch: int, *, skip: int = 0) -> Iterator[Batch]:
-        """The checked batches of ``split`` for ``epoch`` (one pass), the first ``skip`` left
-        out. Raises :class:`StreamError` naming the batch for a malformed one."""
+    def batches(self, split: str, epoch: int) -> Iterator[Batch]:
+        """The checked batches of ``split`` for ``epoch`` (one pass). Raises
+        :class:`StreamError` naming the batch for a malformed one."""
         source = {"train": self.train, "val": self.val, "test": self.test}[split]
         if source is None:
             return iter(())
-        return self._checked(split, epoch, _skipped(_open(source, epoch), skip), start=skip)
+        return self._checked(split, epoch, _open(source, epoch), start=0)
 
     def running(self, *, skip: int = 0) -> Iterator[Batch]:
         """The one training iterator of a ``steps_per_epoch`` stream, its first ``skip``
@@ -191,8 +191,8 @@ def _absl_flags_for_grain() -> None:
 
 
 def _skipped(batches: Iterator[Any], skip: int) -> Iterator[Any]:
-    """``batches`` without their first ``skip``; a Grain ``MapDataset`` iterator is not read
-    for them (the caller slices the dataset instead, see :func:`_open`)."""
+    """``batches`` without their first ``skip``, which are read and dropped (a resume's
+    ``steps_per_epoch`` iterator re-reads the batches already trained on)."""
     if skip:
         next(itertools.islice(batches, skip, skip), None)
     return batches
