@@ -102,6 +102,14 @@ def test_two_processes_streaming_their_shares_train_like_one_process(tmp_path):
     one = np.load(tmp_path / "single.npz")
     assert (int(two["processes"]), int(one["processes"])) == (2, 1)
     _assert_same_params(two, one)
+    # the step rows inside the epochs: at the same steps, the same values, in both runs
+    assert (
+        two["row_steps"].tolist()
+        == one["row_steps"].tolist()
+        == [3, 4, 6, 8, 9, 12, 15, 16, 18, 20, 21]
+    )
+    for key in ("row_train_loss", "row_test_loss"):
+        np.testing.assert_allclose(two[key], one[key], rtol=1e-5, atol=1e-6)
 
 
 def test_parameters_sharded_across_processes_are_checkpointed_whole(tmp_path):

@@ -417,9 +417,11 @@ def _compile_stream(
     streaming: Streaming,
     start_epoch: int,
     on_steps: Callable[[int], Any],
+    on_row: Callable[[dict[str, Any]], Any],
 ) -> _Engine:
     """The streaming path's engine (:class:`jaxnet.train.streaming.StreamEngine`);
-    ``on_steps(n)`` after each chunk of ``n`` steps (the progress bar)."""
+    ``on_steps(n)`` after each chunk of ``n`` steps (the progress bar), ``on_row(row)`` with
+    each step row due inside an epoch (``Streaming.log_every`` / ``eval_every``)."""
     eval_step = make_eval_step(net, loss, metrics=metric_fns, precision=precision)
     sharding = None if mesh is None else batch_sharding(mesh, stacked=True)
     engine = StreamEngine(
@@ -430,6 +432,7 @@ def _compile_stream(
         sharding=sharding,
         start_epoch=start_epoch,
         on_steps=on_steps,
+        on_row=on_row,
     )
     return _Engine(
         engine.run_epoch, lambda state, epoch, index: engine.batch_at(index), _placer(mesh, rules)
@@ -515,8 +518,10 @@ def fit(
         call per step (False, see :func:`jaxnet.train.make_stepwise_epoch`); both keep the data
         on the device and sync the host once per epoch. By default (None) fused, except for a
         net with convolutions on CPU, where XLA compiles the loop 6-10x slower.
-      streaming: how a stream is consumed, a :class:`jaxnet.train.Streaming` (steps per
-        compiled call, chunks prefetched); only for a ``Stream``.
+      streaming: how a stream is consumed, a :class:`jaxnet.train.Streaming`: steps per
+        compiled call, chunks prefetched, and the step rows reported inside an epoch
+        (``log_every`` / ``eval_every`` steps: to the progress bar, ``steps.jsonl`` and the
+        loggers' ``log_steps``); only for a ``Stream`` or an ``OnDisk``.
 
     Returns:
       A :class:`FitResult`.
@@ -568,6 +573,7 @@ def fit(
         checkpointing=_check_checkpointing(checkpointing),
         mode=_mode_for(monitor, None),
         loggers=_check_loggers(loggers, run_dir),
+        step_rows=bool(streaming.periods),
         title=str((config or {}).get("recipe", "")),
         model=description,
     )
@@ -593,6 +599,7 @@ def fit(
                 streaming,
                 len(history),
                 bar.update,
+                lambda row: _step_row(row, run, bar),
             )
         else:
             x = jax.ShapeDtypeStruct((batch_size, *data.feature_shape), data.x_train.dtype)
@@ -662,6 +669,12 @@ def _progress_bar(
     return tqdm(total=total, initial=done, disable=not progress, desc=desc, unit="step")
 
 
+def _step_row(row: dict[str, Any], run: Recorder, bar: Any) -> None:
+    """A step row from inside an epoch: to the run's step loggers, and the progress bar."""
+    run.record_steps(row)
+    bar.set_postfix(_postfix(row), refresh=False)
+
+
 def _check_streaming(streaming: Any, data: Dataset | Stream) -> Streaming:
     if streaming is None:
         return Streaming()
@@ -673,7 +686,8 @@ def _check_streaming(streaming: Any, data: Dataset | Stream) -> Streaming:
     if isinstance(data, Dataset):
         raise ValueError(
             "fit: streaming= is for a jaxnet.data.Stream; an in-memory Dataset runs each "
-            "epoch as one compiled call already"
+            "epoch as one compiled call already (for rows inside its epochs, stream it: "
+            "jn.data.stream(...), see docs/streaming.md)"
         )
     return streaming
 
@@ -732,11 +746,13 @@ def _stop_reason(
     return "interrupted" if stop.requested else stopped
 
 
-def _postfix(row: dict[str, Any], steps: int) -> dict[str, str]:
+def _postfix(row: dict[str, Any], steps: int | None = None) -> dict[str, str]:
+    """The bar's metrics: the row's, and ``steps/s`` for an epoch row of ``steps`` steps."""
     shown = {
         k.replace("accuracy", "acc"): f"{v:.4g}"
         for k, v in row.items()
         if k.startswith(("train_", "val_", "test_"))
     }
-    shown["steps/s"] = f"{steps / max(row['seconds'], 1e-9):.0f}"
+    if steps is not None:
+        shown["steps/s"] = f"{steps / max(row['seconds'], 1e-9):.0f}"
     return shown

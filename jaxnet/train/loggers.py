@@ -66,7 +66,10 @@ TENSORBOARD_MISSING = (
 class Logger(Protocol):
     """Where the rows of a run go: ``log`` is called once per row, ``close`` once at the end.
 
-    Any object with these two methods is a logger; there is nothing to subclass.
+    Any object with these two methods is a logger; there is nothing to subclass. A logger
+    that also has ``log_steps(step, scalars)`` receives the step rows that a streaming fit
+    reports inside its epochs (``jn.train.Streaming(log_every=..., eval_every=...)``), with
+    the same keys; one without it receives only the epoch rows.
 
     Example:
         >>> class Collect:
@@ -347,8 +350,9 @@ class TensorBoardLogger(_Closable):
 
     Each numeric value becomes a scalar at ``step`` (the x axis), tagged by split
     (:func:`tensorboard_tag`): ``train_loss`` as ``train/loss``, ``test_accuracy`` as
-    ``test/accuracy``; ``step`` and ``epoch`` are skipped, other keys keep their name. Every
-    ``log`` is flushed to the file, so ``tensorboard --logdir`` shows the run as it goes.
+    ``test/accuracy``; ``step`` and ``epoch`` are skipped, other keys keep their name. The
+    step rows of a streaming fit (``log_steps``) go under ``steps/``. Every row is flushed to
+    the file, so ``tensorboard --logdir`` shows the run as it goes.
 
     ``purge_step`` marks the file with a restart at that step: TensorBoard then discards the
     events of earlier files from ``purge_step`` on (the dropped epochs of a killed run that is
@@ -402,9 +406,18 @@ class TensorBoardLogger(_Closable):
 
     def log(self, step: int, scalars: Mapping[str, float]) -> None:
         """Write the row's numbers as scalars at ``step`` and flush them to the file."""
+        self._write(step, scalars, tensorboard_tag)
+
+    def log_steps(self, step: int, scalars: Mapping[str, float]) -> None:
+        """Write a step row from inside an epoch (``Streaming(log_every=...)``) at ``step``,
+        under ``steps/<key>`` tags (``steps/train_loss``), apart from the epochs' curves:
+        a step row's training metrics are means over fewer steps than an epoch row's."""
+        self._write(step, scalars, lambda key: f"steps/{key}")
+
+    def _write(self, step: int, scalars: Mapping[str, float], tag: Callable[[str], str]) -> None:
         row = self._row(step, scalars)
         values = [
-            self._summary.Value(tag=tensorboard_tag(key), simple_value=float(value))
+            self._summary.Value(tag=tag(key), simple_value=float(value))
             for key, value in row.items()
             if key not in ("step", "epoch") and _is_number(value)
         ]

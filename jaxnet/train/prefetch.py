@@ -47,18 +47,24 @@ class _Failure(NamedTuple):
 _DONE = object()
 
 
-def _group(batches: Iterator[Batch], size: int) -> Iterator[list[Batch]]:
-    """Lists of up to ``size`` batches of one shape: a batch whose shapes differ from its
-    group's (a smaller last evaluation batch) starts a group of its own."""
+def _group(
+    batches: Iterator[Batch], size: int, limit: Callable[[int], int] | None = None
+) -> Iterator[list[Batch]]:
+    """Lists of up to ``size`` batches of one shape (and, with ``limit``, of at most
+    ``limit(first)`` for a group whose first batch is the pass's batch ``first``): a batch
+    whose shapes differ from its group's (a smaller last evaluation batch) starts a group of
+    its own."""
+    cap = (lambda first: size) if limit is None else limit
     group: list[Batch] = []
+    first = 0  # the pass's index of the group's first batch
     for batch in batches:
         if group and batch[0].shape != group[0][0].shape:
             yield group
-            group = []
+            first, group = first + len(group), []
         group.append(batch)
-        if len(group) == size:
+        if len(group) >= cap(first):
             yield group
-            group = []
+            first, group = first + len(group), []
     if group:
         yield group
 
@@ -76,6 +82,7 @@ def prefetch(
     *,
     depth: int = 2,
     pad: bool = True,
+    limit: Callable[[int], int] | None = None,
 ) -> Generator[Chunk, None, None]:
     """Chunks of ``size`` batches from ``batches``, prepared ``depth`` chunks ahead in a
     background thread and put on the device with ``to_device``.
@@ -85,7 +92,9 @@ def prefetch(
     Batches of another shape than the first (a smaller last evaluation batch) form a chunk
     of their own, not padded (one more compile for that shape, which is the same every epoch).
     Without ``pad`` (evaluation, whose passes are the same every epoch) no chunk is padded:
-    padding would evaluate the repeated batch for nothing.
+    padding would evaluate the repeated batch for nothing. ``limit(first)`` caps the chunk
+    that starts at the pass's batch ``first`` (one that must end where a row is due); a
+    chunk it cuts short is padded like a last one.
 
     Stop early by closing the returned generator (``generator.close()``, or leaving a ``for``
     loop over it that is then garbage collected): the thread stops after its current chunk.
@@ -105,7 +114,7 @@ def prefetch(
     def produce() -> None:
         first, standard = 0, None
         try:
-            for group in _group(batches, size):
+            for group in _group(batches, size, limit):
                 standard = standard or group[0][0].shape
                 # the usual shape pads to `size`; another (evaluation only) keeps its length
                 k = size if pad and group[0][0].shape == standard else len(group)

@@ -1,6 +1,8 @@
 """What a ``fit`` writes into its run folder, when, and how a resume reads it back.
 
-Per epoch: the history row goes to every logger (``metrics.jsonl`` always; CSV, TensorBoard or
+Inside an epoch (a stream with ``Streaming(log_every=..., eval_every=...)``): each step row
+goes to ``steps.jsonl`` and to every logger with a ``log_steps`` method. Per epoch: the
+history row goes to every logger (``metrics.jsonl`` always; CSV, TensorBoard or
 the user's own on request), a checkpoint is taken at the cadence of `Checkpointing`, and
 ``curves.png`` is redrawn. The slow part of each (the log files' rewrite, the checkpoint of a
 host copy of the state, the plot) runs in a :class:`jaxnet.train.writer.BackgroundWriter`, in
@@ -27,8 +29,8 @@ import jax
 from jaxnet import atomic
 from jaxnet.distributed import sync_processes
 from jaxnet.train.checkpoint import Checkpointer, host_copy
-from jaxnet.train.loggers import FileLogger, Logger, make_logger
-from jaxnet.train.run import CHECKPOINTS, CONFIG, CURVES, RunFolder
+from jaxnet.train.loggers import FileLogger, JsonLinesLogger, Logger, make_logger
+from jaxnet.train.run import CHECKPOINTS, CONFIG, CURVES, STEPS, RunFolder
 from jaxnet.train.state import TrainState
 from jaxnet.train.writer import BackgroundWriter
 
@@ -101,6 +103,7 @@ class Recorder:
         loggers: Sequence[Logger | str] = (),
         title: str = "",
         model: dict[str, Any] | None = None,
+        step_rows: bool = False,
     ) -> None:
         self.folder = None if run_dir is None else RunFolder(run_dir)
         self.writes = jax.process_index() == 0
@@ -109,6 +112,8 @@ class Recorder:
         self.title = title or ("" if self.folder is None else self.folder.path.name)
         self._logger_specs = list(loggers)
         self.loggers: list[Logger] = []
+        self.step_rows = step_rows
+        self.steps: JsonLinesLogger | None = None  # steps.jsonl
         self.checkpoints: Checkpointer | None = None
         if self.folder is not None:
             self.checkpoints = self.folder.checkpointer(
@@ -133,7 +138,16 @@ class Recorder:
         self.loggers = [self._open_logger(spec, history) for spec in self._logger_specs]
         if self.folder is not None and self.writes:
             self.loggers.insert(0, self._open_logger("jsonl", history))
+            self._open_steps(int(jax.device_get(state.step)) if history else 0)
         return state, history
+
+    def _open_steps(self, step: int) -> None:
+        """steps.jsonl, cut back to ``step`` (the rows a resume trains again are dropped),
+        when this fit writes step rows or the file is there from before."""
+        assert self.folder is not None
+        if self.step_rows or (self.folder.path / STEPS).is_file():
+            kept = self.folder.steps_until(step) if self.resume else []
+            self.steps = JsonLinesLogger(self.folder.path / STEPS, rows=kept, autoflush=False)
 
     def warm_up(self) -> None:
         """Start importing orbax and matplotlib and making the orbax writer in the writer
@@ -213,6 +227,18 @@ class Recorder:
 
     # ------------------------------------------------------------------------- epochs
 
+    def record_steps(self, row: dict[str, Any]) -> None:
+        """A step row from inside an epoch: to steps.jsonl (written by the writer thread)
+        and to every logger with a ``log_steps(step, scalars)`` method."""
+        step = int(row["step"])
+        for logger in self.loggers:
+            log_steps = getattr(logger, "log_steps", None)
+            if callable(log_steps):
+                log_steps(step, row)
+        if self.steps is not None:
+            self.steps.log(step, row)
+            self.writer.submit("logs", self._flush_logs)
+
     def record(self, epoch: int, state: TrainState, row: dict[str, Any], metric: str) -> None:
         """After an epoch (whose ``row`` fit has appended to the history): log the row,
         checkpoint when due, redraw the plot."""
@@ -246,10 +272,9 @@ class Recorder:
     def _deferred(self) -> list[FileLogger]:
         """The built-in file loggers, made with ``autoflush=False``: the writer flushes them
         (a user's logger is only ever called from the training thread)."""
+        loggers = [*self.loggers, *([] if self.steps is None else [self.steps])]
         return [
-            logger
-            for logger in self.loggers
-            if isinstance(logger, FileLogger) and not logger.autoflush
+            logger for logger in loggers if isinstance(logger, FileLogger) and not logger.autoflush
         ]
 
     def _flush_logs(self) -> None:
@@ -310,6 +335,8 @@ class Recorder:
 
     def _closers(self) -> list[Callable[[], None]]:
         closers = [logger.close for logger in self.loggers]
+        if self.steps is not None:
+            closers.append(self.steps.close)
         if self.checkpoints is not None and not self.writer.running():
             closers.append(self.checkpoints.close)  # not under a save still going on
         return closers

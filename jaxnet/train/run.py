@@ -1,5 +1,5 @@
 """The run folder: ``config.json``, ``model.json``, ``metrics.jsonl``, ``curves.png`` and
-``checkpoints/``.
+``checkpoints/`` (and ``steps.jsonl``: the rows inside epochs, when a stream reports them).
 
 A run folder describes itself: ``config.json`` holds the settings of the run, ``model.json``
 the net's config, its preprocessing and its optimizer, so :func:`jaxnet.train.load` rebuilds
@@ -19,6 +19,9 @@ from jaxnet.train.checkpoint import Checkpointer
 
 CONFIG, METRICS, CURVES, CHECKPOINTS = "config.json", "metrics.jsonl", "curves.png", "checkpoints"
 MODEL = "model.json"
+STEPS = "steps.jsonl"
+"""The step rows of a streaming fit with ``Streaming(log_every=..., eval_every=...)``: one
+JSON object per line, ``{"epoch", "step", "train_*"?, "val_*"?, "test_*"?}``."""
 
 
 def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> pathlib.Path:
@@ -127,6 +130,24 @@ class RunFolder:
                 raise RunFolderError(f"{file}: line {lineno} is not a row with an epoch")
             rows.append(row)
         return rows
+
+    def steps_until(self, step: int) -> list[dict[str, Any]]:
+        """The rows of steps.jsonl up to train step ``step`` (a resume's checkpoint): the
+        later ones came from the steps a resume trains again. None if the file is absent.
+
+        Raises:
+          RunFolderError: naming the file and the line that is not a row with a step.
+        """
+        file = self.path / STEPS
+        if not file.is_file():
+            return []
+        rows = []
+        for lineno, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+            row = _parse_json(file, lineno, line)
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                raise RunFolderError(f"{file}: line {lineno} is not a row with a step")
+            rows.append(row)
+        return [row for row in rows if row["step"] <= step]
 
     def history_until(self, epoch: int, step: int) -> list[dict[str, Any]]:
         """The rows of epochs 1..``epoch`` of metrics.jsonl, checked against the checkpoint of

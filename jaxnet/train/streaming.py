@@ -50,21 +50,44 @@ class Streaming:
     Args:
       steps_per_call: batches stacked and run in one compiled call (Keras's
         ``steps_per_execution``); None: at most 64 batches and 16 MB, the pass split into
-        equal chunks when its length is known.
+        equal chunks when its length is known (or, with ``log_every`` / ``eval_every``, their
+        period split so).
       prefetch: chunks prepared ahead on the device while the current one trains (2: double
         buffering).
+      log_every: every this many steps (of ``train_state.step``, counted through the fit),
+        report the mean training metrics of the steps since the last report or the epoch's
+        start, inside the epoch: a step row to the progress bar, ``steps.jsonl`` in the run
+        folder and each logger with a ``log_steps`` method (TensorBoard's ``steps/`` tags).
+        None: only the epoch rows.
+      eval_every: every this many steps, evaluate the validation and test sources inside
+        the epoch and report them in a step row likewise; the epoch's end still evaluates,
+        and the best checkpoint and early stopping still look at the epoch rows only.
+
+    A chunk never runs past a step where a row is due: the rows are exactly at multiples of
+    ``log_every`` / ``eval_every``, each after its chunk's one host sync.
+
+    Example:
+      >>> Streaming(log_every=100)
+      Streaming(steps_per_call=None, prefetch=2, log_every=100, eval_every=None)
     """
 
     steps_per_call: int | None = None
     prefetch: int = 2
+    log_every: int | None = None
+    eval_every: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("steps_per_call", "prefetch"):
+        for name in ("steps_per_call", "prefetch", "log_every", "eval_every"):
             value = getattr(self, name)
-            if value is None and name == "steps_per_call":
+            if value is None and name != "prefetch":
                 continue
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"Streaming: {name} must be a positive int, got {value!r}")
+
+    @property
+    def periods(self) -> tuple[int, ...]:
+        """The step periods of the rows due inside an epoch (none without them)."""
+        return tuple(int(n) for n in (self.log_every, self.eval_every) if n is not None)
 
 
 def pass_length(stream: Stream) -> int | None:
@@ -79,18 +102,32 @@ def pass_length(stream: Stream) -> int | None:
 
 def steps_per_call(stream: Stream, settings: Streaming) -> int:
     """``K`` for a stream: as set; else at most 64 batches and at most 16 MB of them (a few
-    chunks are alive at once: prefetched, training, kept to replay a failure), and for a pass
-    of known length ``L``, ``L`` split into equal chunks of at most that (89 steps: 45 + 44)."""
+    chunks are alive at once: prefetched, training, kept to replay a failure), and for a
+    period ``L`` (the pass's length when known; the greatest common divisor of ``log_every``
+    and ``eval_every`` when given) ``L`` split into equal chunks of at most that (89 steps:
+    45 + 44), so chunks end where a pass ends or a row is due."""
     if settings.steps_per_call is not None:
         return int(settings.steps_per_call)
     spec = stream.spec
     batch_bytes = math.prod(spec.x_shape) * spec.x_dtype.itemsize
     batch_bytes += math.prod(spec.y_shape) * spec.y_dtype.itemsize
     most = max(1, min(DEFAULT_STEPS_PER_CALL, CHUNK_BYTES // batch_bytes))
-    length = pass_length(stream)
+    length = math.gcd(*settings.periods) if settings.periods else pass_length(stream)
     if not length:
         return most
     return math.ceil(length / math.ceil(length / most))
+
+
+def chunk_limit(start: int, periods: tuple[int, ...], size: int) -> Callable[[int], int]:
+    """``limit(first)``: the most batches of a chunk whose first batch is the pass's batch
+    ``first``, in a pass starting after step ``start``: ``size``, or fewer to end at the next
+    multiple of a period (where a row is due)."""
+
+    def limit(first: int) -> int:
+        done = start + first
+        return min([size, *(period - done % period for period in periods)])
+
+    return limit
 
 
 def make_chunk(train_step: TrainStep, *, padded: bool) -> Callable[..., Any]:
@@ -134,6 +171,23 @@ def make_eval_chunk(eval_step: Callable[..., dict[str, Array]]) -> Callable[...,
     return run
 
 
+@dataclasses.dataclass
+class _InFlight:
+    """A chunk dispatched to the device, until `StreamEngine._finish` brings its results back.
+
+    ``end`` is the train step after it; ``evaluation`` the device totals of an evaluation
+    dispatched right after it (a row is due there), ``evaluated`` their averages on the host.
+    """
+
+    chunk: Chunk
+    halted: Any
+    metrics: Any
+    applied: Any
+    end: int
+    evaluation: Any = None
+    evaluated: dict[str, dict[str, float]] | None = None
+
+
 class StreamEngine:
     """Runs epochs of a :class:`Stream` for ``fit``; see the module docstring.
 
@@ -141,6 +195,12 @@ class StreamEngine:
     step's metrics ``(S,)``, which steps were applied ``(S,)``, and the held-out evaluations
     ``{"val": {...}, "test": {...}}``, all on the host. ``batch_at(index)`` is the epoch's
     batch ``index`` once a step failed (from the chunks kept for that).
+
+    With ``settings.log_every`` / ``eval_every``, chunks end where a row is due and
+    ``on_row(row)`` receives each step row ``{"epoch", "step", "train_*"?, "val_*"?,
+    "test_*"?}`` after its chunk's sync (one chunk behind the device, as the rest). An
+    evaluation due inside the pass is dispatched between its chunk and the next; one due at
+    the pass's end is the epoch's own evaluation.
     """
 
     def __init__(
@@ -153,8 +213,10 @@ class StreamEngine:
         sharding: Any = None,
         start_epoch: int = 0,
         on_steps: Callable[[int], Any] | None = None,
+        on_row: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
-        self.stream, self.settings, self.on_steps = stream, settings, on_steps
+        self.stream, self.settings = stream, settings
+        self.on_steps, self.on_row = on_steps, on_row
         self.size = steps_per_call(stream, settings)
         self.to_device = device_putter(sharding)
         name = "fit's streamed chunk"
@@ -162,11 +224,13 @@ class StreamEngine:
             watch_retraces(make_chunk(train_step, padded=False), name=name), donate_argnums=0
         )
         self._padded = jax.jit(make_chunk(train_step, padded=True), donate_argnums=0)
-        # a pass of known length ends in a chunk of one known size: compiled once, not padded
+        # a pass of known length ends in a chunk of one known size: compiled once, not padded;
+        # chunks cut short where a row is due may have any size: padded
         self._rest = jax.jit(make_chunk(train_step, padded=False), donate_argnums=0)
-        self._pad = pass_length(stream) is None
+        self._pad = pass_length(stream) is None or bool(settings.periods)
         self._eval = jax.jit(make_eval_chunk(eval_step))
         self._kept: list[tuple[int, int, Any]] = []  # (first, real, host batches)
+        self._logged = 0  # chunks of the epoch whose steps a row has reported
         self._running: Iterator[Batch] | None = None
         if stream.steps_per_epoch is not None:  # one iterator for the fit, resumed exactly
             self._running = stream.running(skip=start_epoch * stream.steps_per_epoch)
@@ -177,48 +241,95 @@ class StreamEngine:
         assert self.stream.steps_per_epoch is not None
         return itertools.islice(self._running, self.stream.steps_per_epoch)
 
+    def _program(self, chunk: Chunk) -> Callable[..., Any]:
+        """The compiled call for ``chunk``: padded, of the usual size ``K``, or the rest."""
+        if len(chunk.host[0]) > chunk.real:
+            return self._padded
+        return self._full if chunk.real == self.size else self._rest
+
     def run_epoch(self, train_state: TrainState, epoch: int) -> Any:
         """One epoch: every chunk of the pass, then the validation and test sources."""
-        batches = self._train_batches(epoch)
-        depth = self.settings.prefetch
-        chunks = prefetch(batches, self.size, self.to_device, depth=depth, pad=self._pad)
+        periods = self.settings.periods
+        start = int(jax.device_get(train_state.step)) if periods else 0
+        limit = chunk_limit(start, periods, self.size) if periods else None
+        chunks = prefetch(
+            self._train_batches(epoch),
+            self.size,
+            self.to_device,
+            depth=self.settings.prefetch,
+            pad=self._pad,
+            limit=limit,
+        )
         halted = jnp.zeros((), bool)
-        pending: list[tuple[Chunk, Any, Any, Any]] = []
+        pending: list[_InFlight] = []
         done: list[tuple[Any, Any]] = []
-        self._kept = []
+        self._kept, self._logged = [], 0
         try:
             for chunk in chunks:
-                run = self._full if chunk.real == self.size else self._rest
-                run = self._padded if len(chunk.host[0]) > chunk.real else run
-                train_state, halted, metrics, applied = run(
+                if pending and _due(pending[-1].end, self.settings.eval_every):
+                    # the previous chunk ended where an evaluation is due, and the pass goes on
+                    pending[-1].evaluation = self._dispatch_evaluation(train_state, epoch)
+                train_state, halted, metrics, applied = self._program(chunk)(
                     train_state, halted, chunk.x, chunk.y, np.int32(chunk.real)
                 )
-                pending.append((chunk, halted, metrics, applied))
-                if len(pending) > 1 and self._finish(pending.pop(0), done):
+                end = start + chunk.first + chunk.real
+                pending.append(_InFlight(chunk, halted, metrics, applied, end))
+                if len(pending) > 1 and self._finish_and_report(pending.pop(0), done, epoch):
                     break  # a step went non-finite: stop reading the source
         finally:
             chunks.close()
-        while pending:
-            self._finish(pending.pop(0), done)
+        last = pending.pop() if pending else None
+        for item in pending:
+            self._finish_and_report(item, done, epoch)
+        halted_at_last = last is not None and self._finish(last, done)
         if not done:
             where = "" if self._running is None else " (its steps_per_epoch iterator ran dry)"
             raise StreamError(
                 f"stream: the train source yielded no batches in epoch {epoch}{where}"
             )
+        evaluated = self.evaluate(train_state, epoch)
+        if last is not None and not halted_at_last:  # a row due at the pass's end
+            last.evaluated = evaluated if _due(last.end, self.settings.eval_every) else None
+            self._report(last, done, epoch)
         metrics = {k: np.concatenate([m[k] for m, _ in done]) for k in done[0][0]}
         finite = np.concatenate([a for _, a in done])
-        return train_state, metrics, finite, self.evaluate(train_state, epoch)
+        return train_state, metrics, finite, evaluated
 
-    def _finish(self, item: tuple[Chunk, Any, Any, Any], done: list[tuple[Any, Any]]) -> bool:
+    def _finish(self, item: _InFlight, done: list[tuple[Any, Any]]) -> bool:
         """Bring a dispatched chunk's results to the host (its one sync); True if halted."""
-        chunk, halted, metrics, applied = item
-        metrics, applied, halted = jax.device_get((metrics, applied, halted))
-        count = chunk.real
+        fetched = jax.device_get((item.metrics, item.applied, item.halted, item.evaluation))
+        metrics, applied, halted, evaluation = fetched
+        count = item.chunk.real
         done.append(({k: v[:count] for k, v in metrics.items()}, applied[:count]))
-        self._kept = [*self._kept[-1:], (chunk.first, chunk.real, chunk.host)]
+        self._kept = [*self._kept[-1:], (item.chunk.first, item.chunk.real, item.chunk.host)]
+        if evaluation is not None:
+            item.evaluated = _averages(evaluation)
         if self.on_steps is not None:
             self.on_steps(count)
         return bool(halted)
+
+    def _finish_and_report(self, item: _InFlight, done: list[tuple[Any, Any]], epoch: int) -> bool:
+        """`_finish`, then the row due after the chunk (none once a step failed)."""
+        halted = self._finish(item, done)
+        if not halted:
+            self._report(item, done, epoch)
+        return halted
+
+    def _report(self, item: _InFlight, done: list[tuple[Any, Any]], epoch: int) -> None:
+        """Hand ``on_row`` the step row due after ``item``, if one is: the mean training
+        metrics since the last row that had them (or the epoch's start), the evaluation."""
+        row: dict[str, Any] = {"epoch": epoch + 1, "step": item.end}
+        if _due(item.end, self.settings.log_every):
+            window = done[self._logged :]
+            row |= {
+                f"train_{k}": float(np.mean(np.concatenate([m[k] for m, _ in window])))
+                for k in done[0][0]
+            }
+            self._logged = len(done)
+        for split in ("val", "test"):
+            row |= {f"{split}_{k}": v for k, v in (item.evaluated or {}).get(split, {}).items()}
+        if len(row) > 2 and self.on_row is not None:
+            self.on_row(row)
 
     def batch_at(self, index: int) -> tuple[Array, Array]:
         """The epoch's batch ``index``, from the chunks kept (the last two)."""
@@ -227,8 +338,9 @@ class StreamEngine:
                 return jnp.asarray(host[0][index - first]), jnp.asarray(host[1][index - first])
         raise AssertionError(f"batch {index} is not among the kept chunks")  # internal
 
-    def evaluate(self, train_state: TrainState, epoch: int) -> dict[str, dict[str, float]]:
-        """Metrics over the validation and test sources, weighted by examples; one host sync."""
+    def _dispatch_evaluation(self, train_state: TrainState, epoch: int) -> dict[str, Any]:
+        """Start evaluating the validation and test sources: per split the device totals of
+        :func:`make_eval_chunk`, not yet brought to the host."""
         totals: dict[str, Any] = {}
         for split in ("val", "test"):
             if getattr(self.stream, split) is None:
@@ -243,8 +355,21 @@ class StreamEngine:
             if running is None:
                 raise StreamError(f"stream: the {split} source yielded no batches in epoch {epoch}")
             totals[split] = running
-        totals = jax.device_get(totals)
-        return {
-            split: {k: float(v / sums["examples"]) for k, v in sums.items() if k != "examples"}
-            for split, sums in totals.items()
-        }
+        return totals
+
+    def evaluate(self, train_state: TrainState, epoch: int) -> dict[str, dict[str, float]]:
+        """Metrics over the validation and test sources, weighted by examples; one host sync."""
+        return _averages(jax.device_get(self._dispatch_evaluation(train_state, epoch)))
+
+
+def _due(step: int, period: int | None) -> bool:
+    """Whether a row of ``period`` (``log_every`` or ``eval_every``) is due after ``step``."""
+    return period is not None and step % period == 0
+
+
+def _averages(totals: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per split, each metric's sum over the examples divided by their number."""
+    return {
+        split: {k: float(v / sums["examples"]) for k, v in sums.items() if k != "examples"}
+        for split, sums in totals.items()
+    }

@@ -9,7 +9,10 @@ Trains iris with ``jn.train.fit`` over every device of every process: data-paral
 checkpointed there, and the latest checkpoint is restored into the sharded state and compared
 with it. With ``--stream`` the data is a ``jn.data.Stream`` instead: each epoch's global
 batches come in a fixed order, and each process streams only its rows of each (its share of
-the batch axis), which ``fit`` assembles into global arrays. Process 0 writes the final parameters to OUT_FILE as a NumPy ``.npz`` (no pickle).
+the batch axis), which ``fit`` assembles into global arrays, and step rows are reported inside
+the epochs (``log_every=3, eval_every=4``): every process evaluates at the same steps.
+Process 0 writes the final parameters (and the step rows) to OUT_FILE as a NumPy ``.npz``
+(no pickle).
 """
 
 import argparse
@@ -52,6 +55,7 @@ def main() -> None:
         }
     net = jn.serial(jn.nn.Dense(8), jn.nn.Tanh, jn.nn.Dense(3))
     data = jn.data.load("iris")
+    rows = _StepRows()
     result = jn.train.fit(
         net,
         _local_stream(data, 16) if args.stream else data,
@@ -63,6 +67,11 @@ def main() -> None:
         rules=rules,
         progress=False,
         run_dir=args.run_dir,
+        **(
+            {"streaming": jn.train.Streaming(log_every=3, eval_every=4), "loggers": [rows]}
+            if args.stream
+            else {}
+        ),
     )
 
     def gathered(tree):  # every leaf whole, also where each process holds only its shards
@@ -76,6 +85,10 @@ def main() -> None:
     params = result.train_state.params
     flat = dict(zip(jn.train.param_paths(params), gathered(params), strict=True))
     extra = {}
+    if args.stream:
+        extra["row_steps"] = np.asarray([row["step"] for row in rows.rows], np.int32)
+        for key in ("train_loss", "test_loss"):
+            extra[f"row_{key}"] = np.asarray([row.get(key, np.nan) for row in rows.rows])
     if args.run_dir:
         checkpoints = jn.train.RunFolder(args.run_dir).checkpointer()
         restored = checkpoints.restore(result.train_state)
@@ -98,6 +111,22 @@ def main() -> None:
         f"process {jax.process_index()} of {jax.process_count()} done, {mesh.devices.size} devices",
         file=sys.stderr,
     )
+
+
+class _StepRows:
+    """A logger keeping the step rows of a streaming fit."""
+
+    def __init__(self):
+        self.rows = []
+
+    def log(self, step, row):
+        pass
+
+    def log_steps(self, step, row):
+        self.rows.append(dict(row))
+
+    def close(self):
+        pass
 
 
 def _local_stream(data, batch_size):
