@@ -173,6 +173,8 @@ def _train(args: argparse.Namespace) -> int:
     else:
         config, run_dir = _new_config(args)
     job = recipes.build(config)
+    if args.resume and config.get("data"):
+        _check_data_unchanged(run_dir)
     _check_batch_size(job.config["batch_size"], job.data)
     options = _fit_options(args)
     if args.resume:
@@ -189,6 +191,17 @@ def _train(args: argparse.Namespace) -> int:
     for name, value in job.baselines.items():
         print(f"baseline: {name} {value:.4f}")
     return INTERRUPTED if result.stopped == "interrupted" else OK
+
+
+def _check_data_unchanged(run_dir: pathlib.Path) -> None:
+    """A resumed ``--data`` run must read the same bytes: model.json records the file's hash."""
+    from jaxnet import train
+    from jaxnet.data.user_file import check_unchanged
+
+    model = run_dir / "model.json"
+    origin = train.RunFolder(run_dir).read_model().get("data") if model.is_file() else None
+    if origin and "file" in origin:
+        check_unchanged(origin, str(model))
 
 
 def _check_run_flags(args: argparse.Namespace) -> None:

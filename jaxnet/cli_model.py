@@ -95,10 +95,18 @@ def _labelled(run: Any, data_file: str | None) -> tuple[Any, Any]:
     origin = description.get("data")
     if origin is None:
         raise ValueError(
-            f"{run.run_dir}: the run's data did not come from jaxnet.data.load, so there is no "
-            "test split to reload; pass --data FILE (.npz with x and y, or .csv with a y column)"
+            f"{run.run_dir}: the run's data did not come from jaxnet.data.load or a data file, "
+            "so there is no test split to reload; pass --data FILE (.npz with x and y, or .csv "
+            "with a y column)"
         )
-    dataset = data.load(**origin)
+    if "file" in origin:  # jaxnet train --data FILE: the same split of the same file
+        from jaxnet.data.user_file import check_unchanged, from_file
+
+        check_unchanged(origin, str(pathlib.Path(run.run_dir) / "model.json"))
+        split = {k: origin[k] for k in ("target", "seed", "test_fraction", "val_fraction")}
+        dataset = from_file(origin["file"], **split)
+    else:
+        dataset = data.load(**origin)
     return dataset.x_test, dataset.y_test
 
 

@@ -116,9 +116,9 @@ def test_a_hand_built_run_on_users_arrays_needs_data_to_evaluate(capsys, tmp_pat
     status, _, err = _main(["evaluate", tmp_path / "run"], capsys)
     assert status == 2
     assert err == [
-        f"jaxnet: error: {tmp_path / 'run'}: the run's data did not come from jaxnet.data.load, "
-        "so there is no test split to reload; pass --data FILE (.npz with x and y, or .csv "
-        "with a y column)"
+        f"jaxnet: error: {tmp_path / 'run'}: the run's data did not come from jaxnet.data.load "
+        "or a data file, so there is no test split to reload; pass --data FILE (.npz with x "
+        "and y, or .csv with a y column)"
     ]
     np.savetxt(tmp_path / "d.csv", np.c_[x, y], delimiter=",", header="a,b,y", comments="")
     status, out, _ = _main(["evaluate", tmp_path / "run", "--data", tmp_path / "d.csv"], capsys)

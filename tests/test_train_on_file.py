@@ -141,3 +141,42 @@ def test_a_changed_data_file_is_refused_on_resume(tmp_path, capsys):
     assert status == 2 and err == [
         "jaxnet: error: --resume keeps the run's config; cannot change --data"
     ]
+
+
+def _trained_on_csv(tmp_path, capsys):
+    x, y = _rows()
+    data = _csv(tmp_path / "points.csv", x, y)
+    out = str(tmp_path / "run")
+    args = ["train", "--data", str(data), "--target", "kind", "--out", out, *FAST]
+    assert _main(args, capsys)[0] == 0
+    return data, out
+
+
+def test_evaluate_reloads_the_test_split_of_the_runs_file(tmp_path, capsys):
+    data, out = _trained_on_csv(tmp_path, capsys)
+    model = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert model["data"]["file"] == str(data) and len(model["data"]["sha256"]) == 64
+    status, text, _ = _main(["evaluate", out], capsys)
+    last = jn.train.load(out).history[-1]  # the latest checkpoint is the last epoch's
+    assert status == 0
+    assert text.strip() == (
+        f"{out} (latest, epoch 5): test_accuracy {last['test_accuracy']:.4f}, "
+        f"test_loss {last['test_loss']:.4f}"
+    )
+    split = jn.data.from_file(data, target="kind", seed=0, val_fraction=0.1)
+    assert split.num_test == 40  # the rows held out, not the whole file
+
+
+def test_a_changed_data_file_is_named_by_evaluate_and_by_resume(tmp_path, capsys):
+    data, out = _trained_on_csv(tmp_path, capsys)
+    data.write_text(data.read_text() + "0,0,0,0,0,1\n")  # one row more
+    changed = (
+        f"jaxnet: error: {data}: changed since the run was trained (its SHA-256 differs from "
+        f"the one in {tmp_path / 'run' / 'model.json'}), so its splits are not the run's"
+    )
+    assert _main(["evaluate", out], capsys)[::2] == (2, [changed])
+    status, _, err = _main(["train", "--resume", out, "--epochs", "6", "--no-progress"], capsys)
+    assert (status, err) == (2, [changed])
+    data.unlink()
+    status, _, err = _main(["evaluate", out], capsys)
+    assert status == 2 and err[0].startswith(f"jaxnet: error: {data}: no such file")

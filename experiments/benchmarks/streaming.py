@@ -12,7 +12,9 @@ gathers each batch on the host from a NumPy array in a new order (what a user's 
 with the default ``steps_per_call``. Both evaluate the same test rows after each epoch. Each
 run trains ``--epochs`` epochs; the first (compilation) is dropped and the median epoch time
 taken; runs alternate between the paths ``--repeats`` times and the table reports the median
-per-step time of each and their ratio.
+per-step time of each and their ratio. A third run per repeat streams with a step row every
+``--log-every`` steps (``jn.train.Streaming(log_every=...)``: chunks end there, one host sync
+and a row each), to show what rows inside an epoch cost.
 
 ``--disk`` also trains one epoch of an on-disk dataset: ``--disk-gb`` GB of float32 features
 (1,024 per row) written to a temporary folder, opened with ``np.load(mmap_mode="r")``, through
@@ -21,8 +23,8 @@ the peak resident memory (``VmHWM`` of ``/proc/self/status``: a fresh child's ow
 ``ru_maxrss`` would count the parent's memory at the fork) of a child process that does only
 that, and removes the folder.
 
-Run: ``python -m experiments.benchmarks.streaming [--repeats 5] [--epochs 6] [--disk]
-[--disk-gb 4]``.
+Run: ``python -m experiments.benchmarks.streaming [--repeats 5] [--epochs 6] [--log-every 10]
+[--disk] [--disk-gb 4]``.
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ def _per_step(history: list[dict[str, Any]]) -> float:
     return statistics.median(row["seconds"] for row in history[1:]) / steps
 
 
-def _fit(net: Any, data: Any, batch_size: int | None, epochs: int) -> list[dict[str, Any]]:
+def _fit(
+    net: Any, data: Any, batch_size: int | None, epochs: int, **kwargs: Any
+) -> list[dict[str, Any]]:
     result = jn.train.fit(
         net,
         data,
@@ -86,21 +90,26 @@ def _fit(net: Any, data: Any, batch_size: int | None, epochs: int) -> list[dict[
         epochs=epochs,
         batch_size=batch_size,
         progress=False,
+        **kwargs,
     )
     return result.history
 
 
-def compare(repeats: int, epochs: int) -> list[tuple[str, float, float]]:
-    """(case, in-memory s/step, streaming s/step) medians of alternating runs."""
+def compare(repeats: int, epochs: int, log_every: int) -> list[tuple[str, float, float, float]]:
+    """(case, in-memory s/step, streaming s/step, streaming with a step row every
+    ``log_every`` steps s/step) medians of alternating runs."""
     rows = []
+    rows_every = jn.train.Streaming(log_every=log_every)
     for name, (net, data, batch_size) in _cases().items():
         test = [(data.x_test, data.y_test)]
-        memory, streamed = [], []
+        memory, streamed, logged = [], [], []
         for _ in range(repeats):
             memory.append(_per_step(_fit(net, data, batch_size, epochs)))
             stream = jn.data.stream(_HostBatches(data, batch_size), test=test)
             streamed.append(_per_step(_fit(net, stream, None, epochs)))
-        rows.append((name, statistics.median(memory), statistics.median(streamed)))
+            logged.append(_per_step(_fit(net, stream, None, epochs, streaming=rows_every)))
+        medians = (statistics.median(t) for t in (memory, streamed, logged))
+        rows.append((name, *medians))
     return rows
 
 
@@ -165,13 +174,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--log-every", type=int, default=10)
     parser.add_argument("--disk", action="store_true")
     parser.add_argument("--disk-gb", type=float, default=4.0)
     args = parser.parse_args(argv)
     print(f"{jax.devices()[0]}, median of {args.repeats} alternating runs")
-    print("| case | in memory ms/step | streaming ms/step | ratio |\n|---|---:|---:|---:|")
-    for name, memory, streamed in compare(args.repeats, args.epochs):
-        print(f"| {name} | {memory * 1e3:.3f} | {streamed * 1e3:.3f} | {streamed / memory:.2f} |")
+    rows = f"rows every {args.log_every}"
+    print(f"| case | in memory ms/step | streaming ms/step | ratio | {rows} ms/step | ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, memory, streamed, logged in compare(args.repeats, args.epochs, args.log_every):
+        print(
+            f"| {name} | {memory * 1e3:.3f} | {streamed * 1e3:.3f} | {streamed / memory:.2f} "
+            f"| {logged * 1e3:.3f} | {logged / memory:.2f} |"
+        )
     if args.disk:
         print(on_disk(args.disk_gb))
 

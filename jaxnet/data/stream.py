@@ -11,7 +11,9 @@ batch at a time while the device trains. A source is one of
 
 An epoch is one pass over the source (``iter(source)`` or ``source(epoch)``), or, with
 ``steps_per_epoch=N``, the next ``N`` batches of one iterator that runs through the whole fit
-(an endless source, or a Grain loader with ``num_epochs=None``).
+(an endless source, or a Grain loader with ``num_epochs=None``). Such an iterator's position
+is saved with each checkpoint when it has one (Grain's ``get_state()``), so a resume sets it
+there; otherwise a resume reads the batches already trained on again and drops them.
 
 Every batch is checked on the host before it reaches the device: the same shapes and dtypes
 as the first batch, finite features, labels in range. A bad batch is one error naming the
@@ -20,10 +22,12 @@ source, the epoch and the batch.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import itertools
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -140,10 +144,19 @@ class Stream:
             return iter(())
         return self._checked(split, epoch, _open(source, epoch), start=0)
 
-    def running(self, *, skip: int = 0) -> Iterator[Batch]:
-        """The one training iterator of a ``steps_per_epoch`` stream, its first ``skip``
-        batches (those a resumed run has trained on) left out."""
-        return self._checked("train", None, _skipped(_open(self.train, 0), skip), start=skip)
+    def running(self, *, skip: int = 0, position: Mapping[str, Any] | None = None) -> Running:
+        """The one training iterator of a ``steps_per_epoch`` stream, from batch ``skip`` (the
+        batches a resumed run has trained on are left out): set to ``position`` (what
+        :func:`iterator_position` gave at that batch, e.g. Grain's iterator state) when the
+        iterator can be, else by reading the first ``skip`` batches and dropping them.
+
+        Raises:
+          StreamError: the iterator refused ``position`` (its pipeline changed).
+        """
+        source = _open(self.train, 0)
+        if position is None or not _set_position(source, position):
+            source = _skipped(source, skip)
+        return Running(self._checked("train", None, source, start=skip), source)
 
     def _checked(
         self, split: str, epoch: int | None, batches: Iterator[Any], *, start: int
@@ -188,6 +201,88 @@ def _absl_flags_for_grain() -> None:
 
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()
+
+
+class _Peeked:
+    """A one-shot iterator whose first item `stream` has read, with that item put back in
+    front (and ``close`` passed through, to stop a Grain pipeline's workers)."""
+
+    def __init__(self, first: Any, rest: Iterator[Any]) -> None:
+        self._first, self._pending, self._rest = first, True, rest
+
+    def __iter__(self) -> _Peeked:
+        return self
+
+    def __next__(self) -> Any:
+        if self._pending:
+            first, self._first, self._pending = self._first, None, False
+            return first
+        return next(self._rest)
+
+    def close(self) -> None:
+        close = getattr(self._rest, "close", None)
+        if callable(close):
+            close()
+
+
+class _PeekedWithState(_Peeked):
+    """`_Peeked` over an iterator with Grain's ``get_state`` / ``set_state``: its position is
+    the iterator's once the item read ahead has been handed out; setting it drops that item."""
+
+    def get_state(self) -> Any:
+        return None if self._pending else self._rest.get_state()  # type: ignore[attr-defined]
+
+    def set_state(self, state: Any) -> None:
+        self._rest.set_state(state)  # type: ignore[attr-defined]
+        self._first, self._pending = None, False
+
+
+def _peeked(first: Any, rest: Iterator[Any]) -> _Peeked:
+    stateful = all(callable(getattr(rest, name, None)) for name in ("get_state", "set_state"))
+    return (_PeekedWithState if stateful else _Peeked)(first, rest)
+
+
+class Running(NamedTuple):
+    """A running training iterator: its checked ``batches``, and the ``source`` iterator
+    beneath them, whose position :func:`iterator_position` reads."""
+
+    batches: Iterator[Batch]
+    source: Iterator[Any]
+
+
+def iterator_position(iterator: Any) -> dict[str, Any] | None:
+    """Where a resumable iterator stands, as a JSON object: Grain's ``get_state()`` (a dict
+    for a dataset iterator, JSON bytes for a ``DataLoader``'s), or None for an iterator
+    without one or a state that is not JSON."""
+    get_state = getattr(iterator, "get_state", None)
+    if not callable(get_state):
+        return None
+    state = get_state()
+    if state is None:
+        return None
+    if isinstance(state, bytes):
+        return {"bytes": base64.b64encode(state).decode("ascii")}
+    try:
+        json.dumps(state, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return {"state": state}
+
+
+def _set_position(iterator: Any, position: Mapping[str, Any]) -> bool:
+    """Set ``iterator`` to an :func:`iterator_position`; False if it has no ``set_state``."""
+    set_state = getattr(iterator, "set_state", None)
+    if not callable(set_state) or not ("bytes" in position or "state" in position):
+        return False
+    state = base64.b64decode(position["bytes"]) if "bytes" in position else position["state"]
+    try:
+        set_state(state)
+    except Exception as error:
+        raise StreamError(
+            f"stream: the train iterator refused the position saved with the checkpoint "
+            f"({type(error).__name__}: {error}); was the pipeline changed?"
+        ) from error
+    return True
 
 
 def _skipped(batches: Iterator[Any], skip: int) -> Iterator[Any]:
@@ -376,8 +471,8 @@ def stream(
     ):
         raise ValueError(f"stream: steps_per_epoch must be a positive int, got {steps_per_epoch!r}")
     first = _first(train, one_shot=one_shot)
-    if one_shot:
-        train = itertools.chain([first], train)  # type: ignore[arg-type]  # keep the batch read
+    if one_shot:  # keep the batch read, in front of the rest
+        train = _peeked(first, train)  # type: ignore[arg-type]
     spec = spec_of(first)
     task = task or ("classification" if spec.y_dtype == np.int32 else "regression")
     if task not in ("classification", "regression"):

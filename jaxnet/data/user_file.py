@@ -7,8 +7,13 @@ line naming the file for anything wrong) and split and standardized by ``from_ar
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +42,8 @@ def from_file(
       seed, test_fraction, val_fraction: as for :func:`from_arrays`.
 
     Returns:
-      The ``Dataset``, named after the file's stem.
+      The ``Dataset``, named after the file's stem; its ``origin`` records the file (its
+      absolute path and SHA-256) and the split, so a run folder can reload its test split.
 
     Raises:
       FileNotFoundError: ``data.csv: no such file``.
@@ -70,7 +76,7 @@ def from_file(
             f"{file}: expected a .npz file (arrays x and y) or a .csv file with a header, "
             f"got {suffix or 'no suffix'!r}"
         )
-    return from_arrays(
+    dataset = from_arrays(
         x,
         y,
         name=file.stem,
@@ -78,6 +84,35 @@ def from_file(
         test_fraction=test_fraction,
         val_fraction=val_fraction,
     )
+    origin: dict[str, Any] = {"file": str(file.resolve()), "target": target}
+    origin["sha256"] = file_sha256(file)
+    origin |= {"seed": seed, "test_fraction": test_fraction, "val_fraction": val_fraction}
+    return dataclasses.replace(dataset, origin=MappingProxyType(origin))
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes: what a run folder records of its data file, so that
+    reloading its test split (``jaxnet evaluate``) or resuming it can tell the file changed."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def check_unchanged(origin: Mapping[str, Any], what: str) -> None:
+    """Refuse a data file whose bytes are not those ``origin`` (a run's) recorded.
+
+    Raises:
+      FileNotFoundError: the file is gone, naming it.
+      ValueError: ``FILE: changed since the run was trained (its SHA-256 differs from the
+        one in WHAT), so its splits are not the run's``.
+    """
+    file = Path(origin["file"])
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no such file (the run's data file, named in {what})")
+    if origin.get("sha256") not in (None, file_sha256(file)):
+        raise ValueError(
+            f"{file}: changed since the run was trained (its SHA-256 differs from the one in "
+            f"{what}), so its splits are not the run's"
+        )
 
 
 def _csv_columns(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,8 @@ one folder per step::
                         tree paths: {"params": {"dense_0": {"w": ...}}, "opt_state": ...}
         manifest.json   format, step, metric, the leaf table (path, shape, dtype), the size
                         and sha256 of every other file, and a checksum of itself
+        extra-0.json    (optional) JSON that belongs with the arrays, one file per process:
+                        a stream's position (Grain's iterator state), covered by the manifest
       200/ ...
 
 - **Atomic.** `save` writes into a hidden temporary sibling folder (`.tmp-<step>-*`), writes
@@ -56,6 +58,7 @@ Example:
 from __future__ import annotations
 
 import errno
+import json
 import math
 import os
 import pathlib
@@ -255,6 +258,26 @@ def _write_error(error: BaseException, final: pathlib.Path) -> BaseException:
     return error
 
 
+def _extra_name() -> str:
+    """This process's file of JSON kept with a checkpoint's arrays."""
+    return f"extra-{jax.process_index()}.json"
+
+
+def _extra_text(extra: Any) -> str:
+    """``extra`` as JSON text; a TypeError naming it if it is not a JSON object."""
+    if not isinstance(extra, dict):
+        raise TypeError(f"save: extra must be a dict (a JSON object), got {type(extra).__name__}")
+    try:
+        return json.dumps(extra, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"save: extra must hold only JSON values ({error})") from None
+
+
+def _write_extra(tmp: pathlib.Path, text: str | None) -> None:
+    if text is not None:
+        atomic.write_text(tmp / _extra_name(), text)
+
+
 def _verified(folder: pathlib.Path, step: int) -> Manifest:
     """The manifest of a step folder that verifies and is the checkpoint of ``step``; what
     "damaged" means everywhere is that this raises `CheckpointError`."""
@@ -341,7 +364,12 @@ class Checkpointer:
             return self._writer
 
     def save(
-        self, step: int, tree: PyTree | HostCopy, *, metric: float | None = None
+        self,
+        step: int,
+        tree: PyTree | HostCopy,
+        *,
+        metric: float | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> pathlib.Path:
         """Writes ``tree`` as the checkpoint of ``step``, atomically, then applies retention.
 
@@ -356,6 +384,8 @@ class Checkpointer:
             tree: pytree of jax arrays, NumPy arrays, typed PRNG keys or Python numbers, or
                 a `host_copy` of one (the device buffers may have changed since).
             metric: finite number used to pick the best checkpoint, or None.
+            extra: a JSON object to keep with the arrays (this process's ``extra-<i>.json``,
+                verified with the folder and read back by `extra`), or None.
 
         Returns:
             The checkpoint folder.
@@ -373,11 +403,13 @@ class Checkpointer:
         self._refuse_existing(final)
         atomic.make_folder(self.directory)
         metric = None if metric is None else float(metric)
+        text = None if extra is None else _extra_text(extra)
         if jax.process_count() > 1:
-            return self._save_from_every_process(int(step), copy, metric, final)
+            return self._save_from_every_process(int(step), copy, metric, final, text)
         tmp = self.directory / f".tmp-{step}-{uuid.uuid4().hex}"
         tmp.mkdir()  # the umask's mode, as every other folder of the run (mkdtemp's is 0700)
         try:
+            _write_extra(tmp, text)
             write_arrays(self._orbax(), tmp, copy)
             _finish(tmp, int(step), metric, copy.leaves, final)
         except BaseException as error:
@@ -400,7 +432,12 @@ class Checkpointer:
         raise ValueError(f"a checkpoint for step {final.name} exists already: {final}")
 
     def _save_from_every_process(
-        self, step: int, copy: HostCopy, metric: float | None, final: pathlib.Path
+        self,
+        step: int,
+        copy: HostCopy,
+        metric: float | None,
+        final: pathlib.Path,
+        extra: str | None,
     ) -> pathlib.Path:
         """``save`` with several processes (:func:`jax.distributed.initialize`): every process
         calls it, orbax writes each process's shards of the arrays into one temporary folder on
@@ -412,6 +449,7 @@ class Checkpointer:
             shutil.rmtree(tmp, ignore_errors=True)  # left by a crashed save of the same step
             tmp.mkdir()
         sync_processes(f"jaxnet checkpoint {step}: folder")
+        _write_extra(tmp, extra)  # before the arrays, whose write synchronizes the processes
         write_arrays(self._orbax(), tmp, copy)  # orbax synchronizes the processes itself
         failure: BaseException | None = None
         if main:
@@ -512,6 +550,21 @@ class Checkpointer:
         if strict and error is not None:
             raise error
         return self._fill(folder, saved, target, _matching(saved.leaves, wanted))
+
+    def extra(self, step: int) -> dict[str, Any] | None:
+        """The JSON object this process saved with the checkpoint of ``step`` (``extra=`` of
+        `save`), or None if it saved none; the folder is verified first.
+
+        Raises:
+            FileNotFoundError: there is no checkpoint for ``step``.
+            CheckpointError: the checkpoint is damaged.
+        """
+        folder, _ = self._open(step)
+        file = folder / _extra_name()
+        if not file.is_file():
+            return None
+        value = json.loads(file.read_text(encoding="utf-8"))  # verified: written by save
+        return value if isinstance(value, dict) else None
 
     def verified_step(self) -> tuple[int | None, dict[int, CheckpointError]]:
         """The newest step whose folder verifies (every file checked against its manifest;

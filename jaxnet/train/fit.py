@@ -284,6 +284,7 @@ class _Engine(NamedTuple):
     run_epoch: Callable[..., Any]  # (train_state, epoch) -> (state, metrics, finite, evals)
     batch_at: Callable[[TrainState, int, int], Any]  # (state, epoch, index) -> a step's batch
     place: Callable[[TrainState], TrainState]
+    position: Callable[[int], dict[str, Any] | None] = lambda epochs: None  # of the input
 
 
 def evaluate_traced(
@@ -418,6 +419,7 @@ def _compile_stream(
     start_epoch: int,
     on_steps: Callable[[int], Any],
     on_row: Callable[[dict[str, Any]], Any],
+    start_position: dict[str, Any] | None,
 ) -> _Engine:
     """The streaming path's engine (:class:`jaxnet.train.streaming.StreamEngine`);
     ``on_steps(n)`` after each chunk of ``n`` steps (the progress bar), ``on_row(row)`` with
@@ -433,9 +435,13 @@ def _compile_stream(
         start_epoch=start_epoch,
         on_steps=on_steps,
         on_row=on_row,
+        start_position=start_position,
     )
     return _Engine(
-        engine.run_epoch, lambda state, epoch, index: engine.batch_at(index), _placer(mesh, rules)
+        engine.run_epoch,
+        lambda state, epoch, index: engine.batch_at(index),
+        _placer(mesh, rules),
+        engine.position,
     )
 
 
@@ -600,6 +606,7 @@ def fit(
                 len(history),
                 bar.update,
                 lambda row: _step_row(row, run, bar),
+                run.resumed_extra,
             )
         else:
             x = jax.ShapeDtypeStruct((batch_size, *data.feature_shape), data.x_train.dtype)
@@ -621,7 +628,7 @@ def fit(
                     raise _explain(engine, net, loss, train_step, train_state, failed)
                 row = _row(epoch, int(step), step_metrics, evaluated, time.perf_counter() - start)
                 history.append(row)
-                run.record(epoch + 1, train_state, row, monitor)
+                run.record(epoch + 1, train_state, row, monitor, engine.position(epoch + 1))
                 bar.set_postfix(_postfix(row, len(finite)), refresh=False)
                 if not isinstance(data, Stream):  # a stream's bar counts steps, chunk by chunk
                     bar.update()

@@ -122,6 +122,8 @@ class Recorder:
         synchronous = jax.process_count() > 1 or not checkpointing.asynchronous
         self.writer = BackgroundWriter(asynchronous=not synchronous)
         self._saved_epoch: int | None = None
+        self._extra: dict[str, Any] | None = None  # saved with the next checkpoint
+        self.resumed_extra: dict[str, Any] | None = None  # of the checkpoint resumed from
         self._history: list[dict[str, Any]] = []
         self._plotted_at, self._plotted_rows = -math.inf, 0  # when, and how many rows
 
@@ -199,6 +201,7 @@ class Recorder:
         state = fresh
         if epoch is not None:
             state = self.checkpoints.restore(fresh, epoch)
+            self.resumed_extra = self.checkpoints.extra(epoch)
             history = self.folder.history_until(epoch, int(jax.device_get(state.step)))
         elif not (self.folder.path / CONFIG).is_file():
             raise FileNotFoundError(
@@ -239,9 +242,18 @@ class Recorder:
             self.steps.log(step, row)
             self.writer.submit("logs", self._flush_logs)
 
-    def record(self, epoch: int, state: TrainState, row: dict[str, Any], metric: str) -> None:
+    def record(
+        self,
+        epoch: int,
+        state: TrainState,
+        row: dict[str, Any],
+        metric: str,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         """After an epoch (whose ``row`` fit has appended to the history): log the row,
-        checkpoint when due, redraw the plot."""
+        checkpoint when due (with ``extra``, the input's position, see
+        `jaxnet.train.Checkpointer.save`), redraw the plot."""
+        self._extra = extra
         for logger in self.loggers:
             logger.log(int(row["step"]), row)
         if self._deferred:
@@ -263,9 +275,12 @@ class Recorder:
         checkpoints = self.checkpoints
         metric = float(metric) if math.isfinite(metric) else None
         tree = host_copy(state) if self.writer.asynchronous else state
-        self.writer.submit(
-            "checkpoint", lambda: checkpoints.save(epoch, tree, metric=metric), replace=False
-        )
+        extra = self._extra
+
+        def save() -> None:
+            checkpoints.save(epoch, tree, metric=metric, extra=extra)
+
+        self.writer.submit("checkpoint", save, replace=False)
         self._saved_epoch = epoch
 
     @property

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet.core import Array
-from jaxnet.data.stream import Batch, Stream, StreamError
+from jaxnet.data.stream import Batch, Running, Stream, StreamError, iterator_position
 from jaxnet.train.epoch import TrainStep, guarded
 from jaxnet.train.prefetch import Chunk, device_putter, prefetch
 from jaxnet.train.retrace import watch_retraces
@@ -214,6 +214,7 @@ class StreamEngine:
         start_epoch: int = 0,
         on_steps: Callable[[int], Any] | None = None,
         on_row: Callable[[dict[str, Any]], Any] | None = None,
+        start_position: dict[str, Any] | None = None,
     ) -> None:
         self.stream, self.settings = stream, settings
         self.on_steps, self.on_row = on_steps, on_row
@@ -231,15 +232,29 @@ class StreamEngine:
         self._eval = jax.jit(make_eval_chunk(eval_step))
         self._kept: list[tuple[int, int, Any]] = []  # (first, real, host batches)
         self._logged = 0  # chunks of the epoch whose steps a row has reported
-        self._running: Iterator[Batch] | None = None
+        self._running: Running | None = None
         if stream.steps_per_epoch is not None:  # one iterator for the fit, resumed exactly
-            self._running = stream.running(skip=start_epoch * stream.steps_per_epoch)
+            skip = start_epoch * stream.steps_per_epoch
+            at = start_position or {}
+            iterator = at.get("iterator") if at.get("batches") == skip else None
+            self._running = stream.running(skip=skip, position=iterator)
 
     def _train_batches(self, epoch: int) -> Iterator[Batch]:
         if self._running is None:
             return self.stream.batches("train", epoch)
         assert self.stream.steps_per_epoch is not None
-        return itertools.islice(self._running, self.stream.steps_per_epoch)
+        return itertools.islice(self._running.batches, self.stream.steps_per_epoch)
+
+    def position(self, epochs: int) -> dict[str, Any] | None:
+        """After ``epochs`` epochs, where the running ``steps_per_epoch`` iterator stands, to
+        save with the checkpoint: ``{"batches": N, "iterator": ...}`` when it can tell (a
+        Grain iterator's state), else None (a resume reads the ``N`` batches again)."""
+        if self._running is None or self.stream.steps_per_epoch is None:
+            return None
+        iterator = iterator_position(self._running.source)
+        if iterator is None:
+            return None
+        return {"batches": epochs * self.stream.steps_per_epoch, "iterator": iterator}
 
     def _program(self, chunk: Chunk) -> Callable[..., Any]:
         """The compiled call for ``chunk``: padded, of the usual size ``K``, or the rest."""
