@@ -74,6 +74,11 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     train.add_argument("--data", metavar="FILE", help="your own .npz (x, y) or .csv file")
     train.add_argument("--target", metavar="COLUMN", help="--data FILE.csv: the column to predict")
     train.add_argument(
+        "--task",
+        choices=("classification", "regression"),
+        help="--data: what the target is (default: whole numbers in a CSV are class labels)",
+    )
+    train.add_argument(
         "--val-fraction",
         type=float,
         help="share held out for validation, which picks the best checkpoint (default 0.1)",
@@ -234,8 +239,11 @@ def _new_config(args: argparse.Namespace) -> tuple[dict[str, Any], pathlib.Path]
     config = recipes.make_config(recipe, **{k: getattr(args, k) for k in _HYPERPARAMETERS})
     if args.target is not None and args.data is None:
         raise ValueError("--target names a column of --data FILE.csv; give --data too")
+    if args.task is not None and args.data is None:
+        raise ValueError("--task says what the target of --data FILE is; give --data too")
     if args.data is not None:  # the file, as an absolute path: --resume reads it again
         config |= {"data": str(pathlib.Path(args.data).resolve()), "target": args.target}
+        config |= {"task": args.task}
     run_dir = pathlib.Path(args.out) if args.out else train.default_run_dir(recipe)
     folder = train.RunFolder(run_dir)
     if (run_dir / "config.json").is_file() or folder.checkpointer().latest_step() is not None:
@@ -262,7 +270,9 @@ def _resume_config(args: argparse.Namespace) -> dict[str, Any]:
             f"cannot change the recipe from {config['recipe']!r} to {args.recipe!r}"
         )
     changed = [
-        k for k in (*_HYPERPARAMETERS[1:], "out", "data", "target") if getattr(args, k) is not None
+        k
+        for k in (*_HYPERPARAMETERS[1:], "out", "data", "target", "task")
+        if getattr(args, k) is not None
     ]
     if changed:
         flag = changed[0].replace("_", "-")

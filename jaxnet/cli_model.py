@@ -103,7 +103,8 @@ def _labelled(run: Any, data_file: str | None) -> tuple[Any, Any]:
         from jaxnet.data.user_file import check_unchanged, from_file
 
         check_unchanged(origin, str(pathlib.Path(run.run_dir) / "model.json"))
-        split = {k: origin[k] for k in ("target", "seed", "test_fraction", "val_fraction")}
+        split = {k: origin.get(k) for k in ("target", "task")}
+        split |= {k: origin[k] for k in ("seed", "test_fraction", "val_fraction")}
         dataset = from_file(origin["file"], **split)
     else:
         dataset = data.load(**origin)

@@ -408,8 +408,7 @@ def _check_labels(path: str, target: str | None, data: Dataset) -> None:
         raise ValueError(
             f"{path}: {column} holds whole numbers, read as class labels 0 to "
             f"{data.num_classes - 1}, but only {seen} of those {data.num_classes} classes occur; "
-            "number the classes 0, 1, 2, ... (for a regression target, save x and a float y "
-            "in an .npz)"
+            "number the classes 0, 1, 2, ..., or pass --task regression for a numeric target"
         )
 
 
@@ -420,6 +419,7 @@ def _file_data(recipe: Recipe, config: Mapping[str, Any]) -> Dataset:
         data = from_file(
             path,
             target=config.get("target"),
+            task=config.get("task"),
             seed=config["seed"],
             val_fraction=config["val_fraction"],
         )
@@ -428,7 +428,8 @@ def _file_data(recipe: Recipe, config: Mapping[str, Any]) -> Dataset:
             raise
         kind = TypeError if isinstance(error, TypeError) else ValueError
         raise kind(f"{path}: {error}") from error
-    _check_labels(path, config.get("target"), data)
+    if config.get("task") is None:  # told the task: its labels are what the user says
+        _check_labels(path, config.get("target"), data)
     _check_architecture(recipe, data)
     return data
 
@@ -440,7 +441,8 @@ def build(config: Mapping[str, Any]) -> Job:
     the data is that file (:func:`jaxnet.data.from_file`) instead of the recipe's dataset.
 
     A CSV target of whole numbers is read as class labels 0, 1, ... and refused when fewer
-    than half of the classes up to its largest value occur (a price or a year is not a label).
+    than half of the classes up to its largest value occur (a price or a year is not a label),
+    unless ``config["task"]`` says which task it is.
     The recipe's net must fit the file's features: an MLP takes ``(n, features)``, a cnn
     ``(n, height, width[, channels])``, a recurrent net ``(n, steps, features)``; a transformer
     recipe takes no file.
@@ -453,7 +455,7 @@ def build(config: Mapping[str, Any]) -> Job:
       TypeError: if a data file's arrays are not numeric (one line naming the file).
     """
     recipe = get(config["recipe"])
-    file = {k: config[k] for k in ("data", "target") if config.get(k) is not None}
+    file = {k: config[k] for k in ("data", "target", "task") if config.get(k) is not None}
     config = make_config(recipe.name, **{k: config[k] for k in recipe.defaults if k in config})
     if "data" in file:  # the user's own file instead of the recipe's dataset
         config |= file | {"dataset": None}

@@ -107,8 +107,37 @@ def test_whole_numbers_that_are_not_class_labels_are_refused(tmp_path, capsys):
         ["--data", str(data), "--target", "price"],
         "jaxnet: error: {tmp}/houses.csv: column 'price' holds whole numbers, read as class "
         f"labels 0 to {int(prices.max())}, but only {len(np.unique(prices))} of those "
-        f"{int(prices.max()) + 1} classes occur; number the classes 0, 1, 2, ... (for a "
-        "regression target, save x and a float y in an .npz)",
+        f"{int(prices.max()) + 1} classes occur; number the classes 0, 1, 2, ..., or pass "
+        "--task regression for a numeric target",
+        tmp_path,
+        capsys,
+    )
+
+
+def test_task_regression_trains_whole_numbers_as_values(tmp_path, capsys):
+    x, _ = _rows()
+    prices = np.round(1000 + 100 * x[:, 1])
+    data = _csv(tmp_path / "houses.csv", x, prices, target="price")
+    out = str(tmp_path / "run")
+    args = ["train", "--data", str(data), "--target", "price", "--task", "regression"]
+    status, text, _ = _main([*args, "--out", out, *FAST], capsys)
+    assert status == 0 and "task='regression'" in text
+    run = jn.train.load(out)
+    assert (run.description["task"], run.description["loss"]) == ("regression", "mse")
+    assert run.description["data"]["task"] == "regression"
+    status, text, _ = _main(["evaluate", out], capsys)  # the same split, read as values again
+    assert status == 0 and "test_loss" in text and "accuracy" not in text
+    status, _, err = _main(["train", "--resume", out, "--task", "classification"], capsys)
+    assert (status, err) == (
+        2,
+        ["jaxnet: error: --resume keeps the run's config; cannot change --task"],
+    )
+
+
+def test_task_needs_data(tmp_path, capsys):
+    _fails(
+        ["--task", "regression"],
+        "jaxnet: error: --task says what the target of --data FILE is; give --data too",
         tmp_path,
         capsys,
     )

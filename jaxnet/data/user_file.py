@@ -25,6 +25,7 @@ def from_file(
     path: str | os.PathLike[str],
     *,
     target: str | None = None,
+    task: str | None = None,
     seed: int = 0,
     test_fraction: float = 0.2,
     val_fraction: float = 0.0,
@@ -33,12 +34,15 @@ def from_file(
 
     A ``.npz`` file holds arrays ``x`` and ``y``. A ``.csv`` file has a header; ``target``
     names the label or target column (default: the column named ``y``, ``label`` or
-    ``target``) and every other column is a feature. A CSV target whose values are all
-    integers is read as class labels (classification), any other as regression targets.
+    ``target``) and every other column is a feature. Unless ``task`` says, a CSV target whose
+    values are all integers is read as class labels (classification), any other as
+    regression targets; an ``.npz``'s ``y`` decides by its dtype.
 
     Args:
       path: the ``.npz`` or ``.csv`` file.
       target: the CSV column to predict.
+      task: ``"classification"`` or ``"regression"``; None infers it as above (a count or a
+        year in a CSV needs ``"regression"``).
       seed, test_fraction, val_fraction: as for :func:`from_arrays`.
 
     Returns:
@@ -60,7 +64,7 @@ def from_file(
     file = Path(path)
     suffix = file.suffix.lower()
     if suffix == ".csv":
-        x, y = _csv_columns(file, target)
+        x, y = _csv_columns(file, target, labels=task != "regression")
     elif suffix == ".npz":
         if target is not None:
             raise ValueError(f"{file}: --target is for a CSV file; an .npz holds arrays x and y")
@@ -79,12 +83,13 @@ def from_file(
     dataset = from_arrays(
         x,
         y,
+        task=task,
         name=file.stem,
         seed=seed,
         test_fraction=test_fraction,
         val_fraction=val_fraction,
     )
-    origin: dict[str, Any] = {"file": str(file.resolve()), "target": target}
+    origin: dict[str, Any] = {"file": str(file.resolve()), "target": target, "task": task}
     origin["sha256"] = file_sha256(file)
     origin |= {"seed": seed, "test_fraction": test_fraction, "val_fraction": val_fraction}
     return dataclasses.replace(dataset, origin=MappingProxyType(origin))
@@ -115,8 +120,9 @@ def check_unchanged(origin: Mapping[str, Any], what: str) -> None:
         )
 
 
-def _csv_columns(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """The CSV's feature columns and its target column (integers as int64 labels)."""
+def _csv_columns(file: Path, target: str | None, *, labels: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The CSV's feature columns and its target column (with ``labels``, whole numbers as
+    int64 class labels)."""
     table, header = read_csv(file)
     if header is None:
         raise ValueError(f"{file}: has no header line; name the columns and pass --target")
@@ -134,6 +140,6 @@ def _csv_columns(file: Path, target: str | None) -> tuple[np.ndarray, np.ndarray
         raise ValueError(f"{file}: {target!r} is the only column; there are no features")
     column = header.index(target)
     y = table[:, column]
-    if np.all(y == np.round(y)):  # whole numbers: class labels
+    if labels and np.all(y == np.round(y)):  # whole numbers: class labels
         y = y.astype(np.int64)
     return np.delete(table, column, axis=1), y

@@ -34,6 +34,7 @@ from jaxnet.train.run import RunFolder, RunFolderError, default_run_dir
 from jaxnet.train.state import TrainState, epoch_key, step_key
 from jaxnet.train.step import make_eval_step, make_train_step
 from jaxnet.train.streaming import Streaming
+from jaxnet.train.update import Update
 
 __all__ = [
     "OPTIMIZERS",
@@ -59,6 +60,7 @@ __all__ = [
     "Streaming",
     "TensorBoardLogger",
     "TrainState",
+    "Update",
     "cast_floating",
     "contains_convolution",
     "default_run_dir",

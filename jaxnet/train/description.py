@@ -68,7 +68,7 @@ def model_entry(
 
 
 _ORIGIN_KEYS = {"name", "seed", "test_fraction", "val_fraction", "standardize"}
-_ORIGIN_KEYS |= {"file", "target", "sha256"}  # jn.data.from_file's
+_ORIGIN_KEYS |= {"file", "target", "task", "sha256"}  # jn.data.from_file's
 
 
 def check_description(entry: Mapping[str, Any], file: Any) -> None:

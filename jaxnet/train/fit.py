@@ -59,6 +59,10 @@ from jaxnet.train.run import monitor_mode
 from jaxnet.train.state import TrainState, step_key
 from jaxnet.train.step import LossFn, MetricFns, make_eval_step, make_train_step
 from jaxnet.train.streaming import StreamEngine, Streaming, pass_length
+from jaxnet.train.update import Update
+
+DEFAULT_BATCH_SIZE = 128
+"""Examples per step when ``fit`` is not told (a stream's batches set their own)."""
 
 Callback = Callable[[dict[str, Any], TrainState], bool | None]
 """``callback(row, train_state)`` after each epoch; returning True stops training."""
@@ -239,7 +243,9 @@ def _check_data(data: Any, batch_size: Any, seed: int) -> Dataset | Stream:
     reading its own shard of every split, ``batch_size / processes`` rows a batch)."""
     if isinstance(data, OnDisk):
         processes = jax.process_count()
-        batch_size = _positive_int(128 if batch_size is None else batch_size, "batch_size")
+        batch_size = _positive_int(
+            DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size"
+        )
         if batch_size % processes:
             raise ValueError(
                 f"fit: batch_size={batch_size} must divide among the {processes} processes"
@@ -268,7 +274,9 @@ def _check_fit_args(
                 f"{data.batch_size} examples; leave batch_size out for a stream"
             )
         batch_size = global_batch
-    batch_size = _positive_int(128 if batch_size is None else batch_size, "batch_size")
+    batch_size = _positive_int(
+        DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size"
+    )
     if isinstance(data, Dataset) and batch_size > data.num_train:
         raise ValueError(
             f"fit: batch_size={batch_size} is larger than the {data.num_train} training examples"
@@ -470,6 +478,7 @@ def fit(
     progress: bool = True,
     fused: bool | None = None,
     streaming: Streaming | None = None,
+    update: Update | None = None,
 ) -> FitResult:
     """Train ``net`` on ``data`` for ``epochs`` epochs; evaluate on the validation and test
     splits after each.
@@ -524,6 +533,8 @@ def fit(
         call per step (False, see :func:`jaxnet.train.make_stepwise_epoch`); both keep the data
         on the device and sync the host once per epoch. By default (None) fused, except for a
         net with convolutions on CPU, where XLA compiles the loop 6-10x slower.
+      update: how each update is made, a :class:`jaxnet.train.Update`: gradient
+        accumulation over micro-batches (``Update(accumulate=4)``).
       streaming: how a stream is consumed, a :class:`jaxnet.train.Streaming`: steps per
         compiled call, chunks prefetched, and the step rows reported inside an epoch
         (``log_every`` / ``eval_every`` steps: to the progress bar, ``steps.jsonl`` and the
@@ -552,6 +563,7 @@ def fit(
     else:
         check_outputs_fit_data(net, data, loss)
     streaming = _check_streaming(streaming, data)
+    update = _check_update(update, batch_size, mesh)
     fused = _check_fused(fused)
     if early_stopping is not None and early_stopping.monitor is None:
         early_stopping = dataclasses.replace(early_stopping, monitor=monitor)
@@ -569,6 +581,8 @@ def fit(
     optimizer = with_precision(freeze(optimizer, trainable), precision)
     settings = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "monitor": monitor}
     settings["precision"] = check_precision(precision)
+    if update.accumulate > 1:
+        settings["accumulate"] = update.accumulate
     if mesh is not None:
         check_batch_size(batch_size, mesh)
         settings["devices"] = mesh.devices.size
@@ -590,7 +604,14 @@ def fit(
             net, optimizer, (None, *data.feature_shape), key=jax.random.key(seed)
         )
         train_state, history = run.start(fresh)
-        train_step = make_train_step(net, loss, optimizer, metrics=metric_fns, precision=precision)
+        train_step = make_train_step(
+            net,
+            loss,
+            optimizer,
+            metrics=metric_fns,
+            precision=precision,
+            accumulate=update.accumulate,
+        )
         bar = _progress_bar(data, epochs, history, progress, run.title or net.name)
         if isinstance(data, Stream):
             engine = _compile_stream(
@@ -697,6 +718,26 @@ def _check_streaming(streaming: Any, data: Dataset | Stream) -> Streaming:
             "jn.data.stream(...), see docs/streaming.md)"
         )
     return streaming
+
+
+def _check_update(update: Any, batch_size: int, mesh: Mesh | None) -> Update:
+    """``update`` as given (or the default): its micro-batches must be equal in size, and on
+    a mesh divide among the devices of its ``data`` axis."""
+    if update is None:
+        return Update()
+    if not isinstance(update, Update):
+        raise TypeError(
+            f"fit: update must be a jaxnet.train.Update such as Update(accumulate=4), "
+            f"got {update!r}"
+        )
+    if batch_size % update.accumulate:
+        raise ValueError(
+            f"fit: batch_size={batch_size} does not split into Update(accumulate="
+            f"{update.accumulate}) equal micro-batches; make batch_size a multiple of it"
+        )
+    if mesh is not None and update.accumulate > 1:
+        check_batch_size(batch_size // update.accumulate, mesh)  # each micro-batch splits too
+    return update
 
 
 def _check_checkpointing(checkpointing: Any) -> Checkpointing:

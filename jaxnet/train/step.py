@@ -29,6 +29,7 @@ def make_train_step(
     metrics: MetricFns | None = None,
     precision: str | None = None,
     grad_norm: bool = False,
+    accumulate: int = 1,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]:
     """Build ``train_step(train_state, (x, y)) -> (train_state, metrics)``.
 
@@ -46,13 +47,21 @@ def make_train_step(
         :func:`jaxnet.train.dynamic_loss_scale`. Parameters and the loss stay float32.
       grad_norm: also report ``grad_norm``, the global L2 norm of the gradient (one more
         pass over the gradients: 2-10% of a small step on CPU, so off unless asked for).
+      accumulate: split each batch into this many micro-batches, run one after another in an
+        inner ``lax.scan`` (forward and backward of ``batch / accumulate`` examples at a
+        time: that much activation memory), their gradients averaged into one update. For a
+        net without batch statistics this is the step on the whole batch, to float rounding
+        (the loss is a mean over examples); BatchNorm sees each micro-batch in turn. Dropout
+        draws micro-batch ``j``'s masks from the step's key folded with ``j``.
 
     Returns:
       The step. Its metrics hold ``loss``, ``grad_norm`` when asked for, and each of
-      ``metrics``, computed on the batch before the update.
+      ``metrics``, computed on the batch before the update (with ``accumulate``, the mean over
+      the micro-batches, which are equal in size). ``train_state.step`` counts updates.
 
     Raises:
-      ValueError: for an unknown precision.
+      ValueError: for an unknown precision, ``accumulate`` not a positive int, and (when
+        traced) a batch that does not split into ``accumulate`` equal micro-batches.
 
     Example:
       >>> import jax, jax.numpy as jnp, optax, jaxnet as jn
@@ -66,31 +75,79 @@ def make_train_step(
     """
     metrics = dict(metrics or {})
     precision = check_precision(precision)
+    accumulate = check_accumulate(accumulate, "make_train_step")
 
-    def loss_and_outputs(params: Any, train_state: TrainState, x: Array, y: Array) -> Any:
-        predictions, new_state = _forward(
-            net, params, train_state.state, x, step_key(train_state), True, precision
-        )
+    def loss_and_outputs(
+        params: Any, train_state: TrainState, x: Array, y: Array, key: Array
+    ) -> Any:
+        predictions, new_state = _forward(net, params, train_state.state, x, key, True, precision)
         loss = loss_fn(predictions, y)
         scaled = loss * loss_scale_of(train_state.opt_state, precision)  # 1 unless float16
         return scaled, (loss, predictions, new_state)
 
-    def train_step(train_state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Array]]:
-        x, y = batch
+    def gradients(train_state: TrainState, x: Array, y: Array, key: Array) -> Any:
+        """The batch's gradients, the net's new state and the metrics before the update."""
         (_, (loss, predictions, new_state)), grads = jax.value_and_grad(
             loss_and_outputs, has_aux=True
-        )(train_state.params, train_state, x, y)
+        )(train_state.params, train_state, x, y, key)
+        report = {"loss": loss} | {name: fn(predictions, y) for name, fn in metrics.items()}
+        return grads, new_state, report
+
+    def accumulated(train_state: TrainState, x: Array, y: Array) -> Any:
+        """`gradients` of ``accumulate`` micro-batches in turn, averaged."""
+        xs, ys = micro_batches(x, accumulate), micro_batches(y, accumulate)
+        key = step_key(train_state)
+
+        def micro(carry: Any, inputs: Any) -> Any:
+            total, state = carry
+            j, x_j, y_j = inputs
+            grads, state, report = gradients(
+                train_state._replace(state=state), x_j, y_j, jax.random.fold_in(key, j)
+            )
+            return (jax.tree.map(jnp.add, total, grads), state), report
+
+        zeros = jax.tree.map(jnp.zeros_like, train_state.params)
+        steps = jnp.arange(accumulate)
+        (total, new_state), reports = jax.lax.scan(
+            micro, (zeros, train_state.state), (steps, xs, ys)
+        )
+        grads = jax.tree.map(lambda g: g / accumulate, total)
+        return grads, new_state, jax.tree.map(lambda v: v.mean(0), reports)
+
+    def train_step(train_state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, Array]]:
+        x, y = batch
+        if accumulate == 1:
+            grads, new_state, report = gradients(train_state, x, y, step_key(train_state))
+        else:
+            grads, new_state, report = accumulated(train_state, x, y)
         updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
         params = optax.apply_updates(train_state.params, updates)
-        scale = loss_scale_of(train_state.opt_state, precision)
-        report = {"loss": loss}
         if grad_norm:
-            report["grad_norm"] = optax.tree.norm(grads) / scale
-        report |= {name: fn(predictions, y) for name, fn in metrics.items()}
+            scale = loss_scale_of(train_state.opt_state, precision)
+            report = {"loss": report["loss"], "grad_norm": optax.tree.norm(grads) / scale} | report
         new = TrainState(params, new_state, opt_state, train_state.step + 1, train_state.key)
         return new, report
 
     return train_step
+
+
+def check_accumulate(accumulate: Any, caller: str) -> int:
+    """``accumulate`` as an int >= 1; a ValueError naming ``caller`` otherwise."""
+    if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
+        raise ValueError(f"{caller}: accumulate must be a positive int, got {accumulate!r}")
+    return int(accumulate)
+
+
+def micro_batches(a: Array, k: int) -> Array:
+    """``a`` of ``(k * m, ...)`` as ``k`` micro-batches ``(k, m, ...)``: micro-batch ``j`` is
+    rows ``j, j + k, j + 2k, ...``, so on a batch split across devices each micro-batch is
+    too (every device holds ``m / devices`` rows of each) and the reshape moves no data."""
+    n = a.shape[0]
+    if n % k:
+        raise ValueError(
+            f"accumulate={k}: a batch of {n} examples does not split into {k} equal micro-batches"
+        )
+    return jnp.swapaxes(a.reshape(n // k, k, *a.shape[1:]), 0, 1)
 
 
 def _forward(
