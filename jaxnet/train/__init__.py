@@ -8,6 +8,7 @@ from jaxnet.train.checkpoint import (
     PartialRestore,
     tree_paths,
 )
+from jaxnet.train.ema import EmaState, ema_params, with_ema
 from jaxnet.train.epoch import (
     contains_convolution,
     epoch_batches,
@@ -45,6 +46,7 @@ __all__ = [
     "Checkpointing",
     "CsvLogger",
     "EarlyStopping",
+    "EmaState",
     "FitResult",
     "JsonLinesLogger",
     "LoadedRun",
@@ -65,6 +67,7 @@ __all__ = [
     "contains_convolution",
     "default_run_dir",
     "dynamic_loss_scale",
+    "ema_params",
     "epoch_batches",
     "epoch_key",
     "evaluate",
@@ -84,4 +87,5 @@ __all__ = [
     "trainable_mask",
     "tree_paths",
     "watch_retraces",
+    "with_ema",
 ]

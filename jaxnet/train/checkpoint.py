@@ -633,7 +633,8 @@ class Checkpointer:
         ``{"dense_0": {"w": ..., "b": ...}, ...}`` whatever the optimizer state beside it.
 
         Args:
-            prefix: the first entry of the paths, e.g. ``"params"`` or ``"state"``.
+            prefix: the first entries of the paths, e.g. ``"params"``, ``"state"`` or
+                ``"opt_state/ema"``.
             step: the step to restore; None restores the latest.
 
         Returns:
@@ -655,7 +656,10 @@ class Checkpointer:
             node[last] = jax.ShapeDtypeStruct(leaf.shape, jnp.dtype(leaf.dtype))
         if not paths:
             return {}
-        return self._fill(folder, saved, target, paths)[prefix]
+        tree = self._fill(folder, saved, target, paths)
+        for part in prefix.split("/"):
+            tree = tree[part]
+        return tree
 
     def _open(self, step: int | None) -> tuple[pathlib.Path, Manifest]:
         """The verified folder and manifest of ``step`` (None: the newest step folder)."""

@@ -43,6 +43,7 @@ from jaxnet.distributed import (
 )
 from jaxnet.train.checks import check_arguments, check_outputs_fit_data, check_outputs_fit_stream
 from jaxnet.train.description import model_entry
+from jaxnet.train.ema import ema_params, with_ema
 from jaxnet.train.epoch import (
     contains_convolution,
     epoch_batches,
@@ -175,12 +176,44 @@ def initial_state(
     seed: int = 0,
     trainable: Trainable = None,
     precision: str | None = None,
+    update: Update | None = None,
 ) -> TrainState:
     """The state ``fit`` starts from (same seed, same params), its optimizer wrapped by
-    ``trainable`` and ``precision``; a restore target for the run's checkpoints."""
+    ``trainable``, ``update`` (a moving average) and ``precision``; a restore target for the
+    run's checkpoints."""
     input_shape = (None, *data.feature_shape)
-    optimizer = with_precision(freeze(optimizer, trainable), precision)
+    optimizer = wrapped_optimizer(optimizer, trainable, precision, update)
     return TrainState.create(net, optimizer, input_shape, key=jax.random.key(seed))
+
+
+def wrapped_optimizer(
+    optimizer: optax.GradientTransformation,
+    trainable: Trainable,
+    precision: str | None,
+    update: Update | None,
+) -> Any:
+    """The optimizer ``fit`` steps with: frozen where not ``trainable``, keeping the moving
+    average of ``update.ema`` (of the new parameters, so a frozen one stays put), in
+    dynamic loss scaling for float16 (a skipped step changes neither)."""
+    optimizer = freeze(optimizer, trainable)
+    if update is not None and update.ema is not None:
+        optimizer = with_ema(optimizer, update.ema)
+    return with_precision(optimizer, precision)
+
+
+def _eval_step(
+    net: Layer, loss: LossFn, metrics: MetricFns, precision: str | None, update: Update
+) -> Callable[..., dict[str, Array]]:
+    """The evaluation of the held-out splits: of the parameters, or of their moving average
+    with ``update.evaluate_ema``."""
+    eval_step = make_eval_step(net, loss, metrics=metrics, precision=precision)
+    if not update.evaluate_ema:
+        return eval_step
+
+    def of_the_average(train_state: TrainState, batch: Any) -> dict[str, Array]:
+        return eval_step(train_state._replace(params=ema_params(train_state.opt_state)), batch)
+
+    return of_the_average
 
 
 def evaluate(
@@ -344,10 +377,7 @@ def _runs_fused(
 
 def _compile(
     train_step: Any,
-    net: Layer,
-    loss: LossFn,
-    metric_fns: MetricFns,
-    precision: str | None,
+    eval_step: Callable[..., dict[str, Array]],
     batch_size: int,
     data: Dataset,
     mesh: Mesh | None,
@@ -357,7 +387,6 @@ def _compile(
     """Jit the epoch and the validation and test evaluations after it (buffers donated; a
     retrace warns with what changed, see :mod:`jaxnet.train.retrace`); put the data on the
     device(s). ``run_epoch`` returns the evaluations as ``{"val": {...}, "test": {...}}``."""
-    eval_step = make_eval_step(net, loss, metrics=metric_fns, precision=precision)
     arrays = (data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test)
     sharding = None if mesh is None else batch_sharding(mesh, stacked=True)
     x_train, y_train, *held_out = (
@@ -416,10 +445,7 @@ def _placer(mesh: Mesh | None, rules: Rules | None) -> Callable[[TrainState], Tr
 
 def _compile_stream(
     train_step: Any,
-    net: Layer,
-    loss: LossFn,
-    metric_fns: MetricFns,
-    precision: str | None,
+    eval_step: Callable[..., dict[str, Array]],
     data: Stream,
     mesh: Mesh | None,
     rules: Rules | None,
@@ -432,7 +458,6 @@ def _compile_stream(
     """The streaming path's engine (:class:`jaxnet.train.streaming.StreamEngine`);
     ``on_steps(n)`` after each chunk of ``n`` steps (the progress bar), ``on_row(row)`` with
     each step row due inside an epoch (``Streaming.log_every`` / ``eval_every``)."""
-    eval_step = make_eval_step(net, loss, metrics=metric_fns, precision=precision)
     sharding = None if mesh is None else batch_sharding(mesh, stacked=True)
     engine = StreamEngine(
         data,
@@ -534,7 +559,8 @@ def fit(
         on the device and sync the host once per epoch. By default (None) fused, except for a
         net with convolutions on CPU, where XLA compiles the loop 6-10x slower.
       update: how each update is made, a :class:`jaxnet.train.Update`: gradient
-        accumulation over micro-batches (``Update(accumulate=4)``).
+        accumulation over micro-batches (``Update(accumulate=4)``), a moving average of the
+        weights (``Update(ema=0.999)``) and whether the held-out splits evaluate it.
       streaming: how a stream is consumed, a :class:`jaxnet.train.Streaming`: steps per
         compiled call, chunks prefetched, and the step rows reported inside an epoch
         (``log_every`` / ``eval_every`` steps: to the progress bar, ``steps.jsonl`` and the
@@ -578,11 +604,13 @@ def fit(
         description = model_entry(
             net, data, loss=loss, metrics=metric_fns, optimizer=optimizer, trainable=trainable
         )
-    optimizer = with_precision(freeze(optimizer, trainable), precision)
+    optimizer = wrapped_optimizer(optimizer, trainable, precision, update)
     settings = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "monitor": monitor}
     settings["precision"] = check_precision(precision)
     if update.accumulate > 1:
         settings["accumulate"] = update.accumulate
+    if update.ema is not None:  # jn.train.load wraps the optimizer the same way
+        settings |= {"ema": update.ema, "evaluate_ema": update.evaluate_ema}
     if mesh is not None:
         check_batch_size(batch_size, mesh)
         settings["devices"] = mesh.devices.size
@@ -613,13 +641,11 @@ def fit(
             accumulate=update.accumulate,
         )
         bar = _progress_bar(data, epochs, history, progress, run.title or net.name)
+        eval_step = _eval_step(net, loss, metric_fns, precision, update)
         if isinstance(data, Stream):
             engine = _compile_stream(
                 train_step,
-                net,
-                loss,
-                metric_fns,
-                precision,
+                eval_step,
                 data,
                 mesh,
                 rules,
@@ -632,9 +658,7 @@ def fit(
         else:
             x = jax.ShapeDtypeStruct((batch_size, *data.feature_shape), data.x_train.dtype)
             fused = _runs_fused(fused, net, fresh, x, mesh)
-            engine = _compile(
-                train_step, net, loss, metric_fns, precision, batch_size, data, mesh, rules, fused
-            )
+            engine = _compile(train_step, eval_step, batch_size, data, mesh, rules, fused)
         train_state = engine.place(train_state)
         with bar, _graceful_interrupt(stop):
             for epoch in range(len(history), epochs):

@@ -22,12 +22,13 @@ from jaxnet.core import Layer, Params, State
 from jaxnet.data import Preprocessing
 from jaxnet.train.checkpoint import Checkpointer
 from jaxnet.train.description import check_description
-from jaxnet.train.fit import with_precision
-from jaxnet.train.freeze import freeze
+from jaxnet.train.ema import ema_params
+from jaxnet.train.fit import wrapped_optimizer
 from jaxnet.train.model import Model
 from jaxnet.train.optimizers import rebuild_optimizer
 from jaxnet.train.run import MODEL, RunFolder, RunFolderError
 from jaxnet.train.state import TrainState
+from jaxnet.train.update import Update
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -173,6 +174,8 @@ def load(
         state = checkpoints.restore_tree("state", step)
     else:
         params, state = train_state.params, train_state.state
+    if config.get("evaluate_ema"):  # the run was evaluated (and chosen) by the average
+        params = _average(checkpoints, train_state, config, step)
     model = _model(net, params, state, preprocessing, description)
     history = folder.read_metrics()
     return LoadedRun(
@@ -198,7 +201,8 @@ def _restore_train_state(
     trainable = description.get("trainable")
     if optimizer is None or trainable is False:
         return None
-    wrapped = with_precision(freeze(optimizer, trainable), config.get("precision"))
+    update = Update(ema=config["ema"]) if config.get("ema") is not None else None
+    wrapped = wrapped_optimizer(optimizer, trainable, config.get("precision"), update)
     key = jax.random.key(config.get("seed", 0))
     fresh = TrainState.create(net, wrapped, input_shape, key=key)
     return checkpoints.restore(fresh, step)
@@ -232,3 +236,15 @@ def load_params(
     checkpoints = folder.checkpointer()
     step = _pick_step(checkpoints, step, which, folder)
     return checkpoints.restore_tree("params", step), checkpoints.restore_tree("state", step)
+
+
+def _average(
+    checkpoints: Checkpointer, train_state: TrainState | None, config: Mapping[str, Any], step: int
+) -> Any:
+    """The moving average of the weights a run with ``Update(ema=..., evaluate_ema=True)``
+    saved: from the restored optimizer state, or read by its path (``opt_state/ema``, under
+    the loss scale's ``inner`` for float16) when the optimizer cannot be made again."""
+    if train_state is not None:
+        return ema_params(train_state.opt_state)
+    inner = "inner/" if config.get("precision") == "float16" else ""
+    return checkpoints.restore_tree(f"opt_state/{inner}ema", step)

@@ -1,4 +1,5 @@
-"""``Update``: how ``fit`` makes each update, beyond the optimizer's rule.
+"""``Update``: how ``fit`` makes each update, beyond the optimizer's rule: gradient
+accumulation, and an exponential moving average of the weights (:mod:`jaxnet.train.ema`).
 
 Gradient accumulation splits each step's batch into micro-batches that run one after another
 inside the compiled step (:func:`jaxnet.train.make_train_step`'s ``accumulate``): the update
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from jaxnet.train.ema import check_decay
 from jaxnet.train.step import check_accumulate
 
 
@@ -28,13 +30,29 @@ class Update:
         examples, whose averaged gradients make one update: the same update as without
         accumulation (to float rounding, for a net without batch statistics), with the
         activation memory of a micro-batch. ``train_state.step`` counts updates.
+      ema: keep an exponential moving average of the weights with this decay (``0.999``),
+        updated inside the compiled step (:func:`jaxnet.train.with_ema`), saved in every
+        checkpoint and restored exactly; None keeps none.
+      evaluate_ema: evaluate the validation and test splits with the averaged weights, so
+        the history, the best checkpoint and early stopping follow them, and
+        :func:`jaxnet.train.load` gives them as the model's parameters.
 
     Example:
-      >>> Update(accumulate=4)
-      Update(accumulate=4)
+      >>> Update(accumulate=4, ema=0.999)
+      Update(accumulate=4, ema=0.999, evaluate_ema=False)
     """
 
     accumulate: int = 1
+    ema: float | None = None
+    evaluate_ema: bool = False
 
     def __post_init__(self) -> None:
         check_accumulate(self.accumulate, "Update")
+        if self.ema is not None:
+            check_decay(self.ema, "Update")
+        if not isinstance(self.evaluate_ema, bool):
+            raise TypeError(
+                f"Update: evaluate_ema must be True or False, got {self.evaluate_ema!r}"
+            )
+        if self.evaluate_ema and self.ema is None:
+            raise ValueError("Update: evaluate_ema=True needs ema=, the decay of the average")

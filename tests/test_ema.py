@@ -1,0 +1,165 @@
+"""A moving average of the weights: ``fit(update=Update(ema=decay))`` and ``with_ema``.
+
+The reference is the recurrence written in NumPy, ``ema_t = d · ema_{t-1} + (1 - d) · p_t``
+from ``ema_0 = p_0``, over the parameters of each step; the average must never change what is
+trained, must be evaluated only when asked, and must come back bit for bit from a checkpoint.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxnet as jn
+
+LOSS = jn.losses.softmax_cross_entropy
+METRICS = {"accuracy": jn.metrics.accuracy}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return jn.data.load("digits", val_fraction=0.1)
+
+
+def _net():
+    return jn.serial(jn.nn.Dense(16), jn.nn.Relu, jn.nn.Dense(10))
+
+
+def _kw(**extra):
+    kw = dict(
+        optimizer=jn.train.optimizer("adam", learning_rate=1e-2),
+        loss=LOSS,
+        metrics=METRICS,
+        epochs=2,
+        batch_size=64,
+        progress=False,
+    )
+    return kw | extra
+
+
+def _leaves(tree):
+    return [np.asarray(leaf) for leaf in jax.tree.leaves(tree)]
+
+
+def _assert_same(a, b):
+    for p, q in zip(_leaves(a), _leaves(b), strict=True):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_the_average_follows_the_numpy_recurrence(digits):
+    decay, net = 0.8, _net()
+    optimizer = jn.train.with_ema(optax.sgd(0.1), decay)
+    state = jn.train.TrainState.create(net, optimizer, (None, 64), key=jax.random.key(0))
+    step = jax.jit(jn.train.make_train_step(net, LOSS, optimizer))
+    expected = _leaves(state.params)  # ema_0 = p_0
+    for i in range(6):
+        rows = slice(32 * i, 32 * (i + 1))
+        state, _ = step(state, (digits.x_train[rows], digits.y_train[rows]))
+        params = _leaves(state.params)
+        expected = [decay * e + (1 - decay) * p for e, p in zip(expected, params, strict=True)]
+    for got, want in zip(_leaves(jn.train.ema_params(state.opt_state)), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_the_average_changes_nothing_trained_and_is_evaluated_only_when_asked(digits):
+    plain = jn.train.fit(_net(), digits, **_kw())
+    kept = jn.train.fit(_net(), digits, update=jn.train.Update(ema=0.9), **_kw())
+    used = jn.train.fit(_net(), digits, update=jn.train.Update(ema=0.9, evaluate_ema=True), **_kw())
+    for run in (kept, used):
+        _assert_same(run.train_state.params, plain.train_state.params)
+    same = ["train_loss", "val_loss", "test_loss"]
+    assert [[r[k] for k in same] for r in kept.history] == [
+        [r[k] for k in same] for r in plain.history
+    ]
+    average = used.train_state._replace(params=jn.train.ema_params(used.train_state.opt_state))
+    eval_step = jax.jit(jn.train.make_eval_step(_net(), LOSS, metrics=METRICS))
+    val = jn.train.evaluate(eval_step, average, digits.x_val, digits.y_val)
+    np.testing.assert_allclose(used.history[-1]["val_loss"], val["loss"], rtol=1e-6)
+    assert used.history[-1]["val_loss"] != plain.history[-1]["val_loss"]
+
+
+def test_the_average_resumes_bit_for_bit_and_load_gives_it(digits, tmp_path):
+    update = jn.train.Update(ema=0.95, evaluate_ema=True)
+    whole = jn.train.fit(_net(), digits, update=update, run_dir=tmp_path / "whole", **_kw(epochs=4))
+    jn.train.fit(_net(), digits, update=update, run_dir=tmp_path / "cut", **_kw(epochs=2))
+    resumed = jn.train.fit(
+        _net(), digits, update=update, run_dir=tmp_path / "cut", resume=True, **_kw(epochs=4)
+    )
+    average = jn.train.ema_params(whole.train_state.opt_state)
+    _assert_same(jn.train.ema_params(resumed.train_state.opt_state), average)
+    run = jn.train.load(tmp_path / "cut")  # the model is the average the run was judged by
+    for p, q in zip(_leaves(run.params), _leaves(average), strict=True):
+        np.testing.assert_array_equal(p, q)
+    raw = digits.x_test * digits.feature_std + digits.feature_mean
+    accuracy = (run.predict(raw) == digits.y_test).mean()
+    np.testing.assert_allclose(accuracy, resumed.history[-1]["test_accuracy"], rtol=1e-6)
+
+
+def test_load_reads_the_average_when_the_optimizer_cannot_be_made_again(digits, tmp_path):
+    update = jn.train.Update(ema=0.9, evaluate_ema=True)
+    result = jn.train.fit(
+        _net(), digits, update=update, run_dir=tmp_path, **_kw(optimizer=optax.adam(1e-2))
+    )
+    run = jn.train.load(tmp_path)
+    assert run.train_state is None  # an optax.adam made by hand: no optimizer to rebuild
+    _assert_same(run.params, jn.train.ema_params(result.train_state.opt_state))
+
+
+def test_without_evaluate_ema_load_gives_the_trained_parameters(digits, tmp_path):
+    result = jn.train.fit(
+        _net(), digits, update=jn.train.Update(ema=0.9), run_dir=tmp_path, **_kw(epochs=1)
+    )
+    run = jn.train.load(tmp_path)
+    for p, q in zip(_leaves(run.params), _leaves(result.train_state.params), strict=True):
+        np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (
+            lambda: jn.train.Update(ema=1.5),
+            ValueError,
+            r"^Update: ema must be a decay in \(0, 1\) such as 0\.999, got 1\.5$",
+        ),
+        (lambda: jn.train.Update(ema=0), ValueError, r"^Update: ema must be a decay in \(0, 1\)"),
+        (
+            lambda: jn.train.Update(ema=True),
+            ValueError,
+            r"^Update: ema must be a decay in \(0, 1\)",
+        ),
+        (
+            lambda: jn.train.Update(evaluate_ema=True),
+            ValueError,
+            r"^Update: evaluate_ema=True needs ema=",
+        ),
+        (
+            lambda: jn.train.Update(ema=0.9, evaluate_ema=1),
+            TypeError,
+            r"^Update: evaluate_ema must be True or False, got 1$",
+        ),
+        (
+            lambda: jn.train.with_ema(optax.sgd(0.1), -0.1),
+            ValueError,
+            r"^with_ema: ema must be a decay",
+        ),
+        (
+            lambda: jn.train.ema_params(optax.sgd(0.1).init({"w": jnp.ones(2)})),
+            ValueError,
+            r"^ema_params: the optimizer state holds no moving average",
+        ),
+    ],
+)
+def test_bad_averages_are_refused(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_update_without_params_is_refused():
+    optimizer = jn.train.with_ema(optax.sgd(0.1), 0.9)
+    params = {"w": jnp.ones(2)}
+    with pytest.raises(ValueError, match=r"^with_ema: update needs params, to average them$"):
+        optimizer.update(params, optimizer.init(params))
