@@ -177,9 +177,9 @@ def _train(args: argparse.Namespace) -> int:
             return OK
     else:
         config, run_dir = _new_config(args)
-    job = recipes.build(config)
     if args.resume and config.get("data"):
-        _check_data_unchanged(run_dir)
+        _check_data_unchanged(run_dir)  # before the file is read for the recipe
+    job = recipes.build(config)
     _check_batch_size(job.config["batch_size"], job.data)
     options = _fit_options(args)
     if args.resume:

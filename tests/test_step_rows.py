@@ -178,7 +178,8 @@ def test_default_steps_per_call_splits_the_period_of_the_rows(digits):
     Streaming = jn.train.Streaming
     assert steps_per_call(stream, Streaming()) == STEPS  # the pass, one chunk
     assert steps_per_call(_stream(digits), Streaming()) == 64  # a function: length unknown
-    assert steps_per_call(stream, Streaming(log_every=100)) == 50  # 2 chunks of 50
+    assert steps_per_call(stream, Streaming(log_every=100)) == STEPS  # rows rarer than passes
+    assert steps_per_call(_stream(digits), Streaming(log_every=100)) == 50  # 2 chunks of 50
     assert steps_per_call(stream, Streaming(log_every=48, eval_every=32)) == 16  # their gcd
     assert steps_per_call(stream, Streaming(eval_every=7)) == 7
     assert steps_per_call(stream, Streaming(steps_per_call=5, log_every=7)) == 5  # as set
@@ -249,16 +250,27 @@ def test_steps_jsonl_of_a_resumed_run_is_the_uninterrupted_runs(digits, tmp_path
     assert [json.loads(line)["epoch"] for line in metrics] == [1, 2, 3]  # epoch rows only
 
 
-def test_a_damaged_steps_jsonl_is_named_on_resume(digits, tmp_path):
+def test_a_damaged_steps_jsonl_is_named_on_resume_and_a_cut_off_last_line_dropped(digits, tmp_path):
     settings = jn.train.Streaming(log_every=5)
     kw = _kw(epochs=1)
     jn.train.fit(_net(), _stream(digits), streaming=settings, run_dir=tmp_path, **kw)
     path = tmp_path / "steps.jsonl"
-    path.write_text(path.read_text()[:-10])  # cut off inside its last row
-    with pytest.raises(RunFolderError, match=rf"^{path}: line 3 is not valid JSON"):
+    whole = path.read_text()
+    path.write_text(whole + '{"epoch": 2, "step": 2')  # a kill -9 in an append after the checkpoint
+    jn.train.fit(_net(), _stream(digits), streaming=settings, run_dir=tmp_path, resume=True, **kw)
+    assert path.read_text() == whole
+    lines = whole.splitlines()
+    path.write_text("\n".join([lines[0], "not json", *lines[2:]]) + "\n")
+    with pytest.raises(RunFolderError, match=rf"^{path}: line 2 is not valid JSON"):
         jn.train.fit(
             _net(), _stream(digits), streaming=settings, run_dir=tmp_path, resume=True, **kw
         )
+
+
+def test_eval_every_needs_a_held_out_source(digits):
+    stream = jn.data.stream(_batches(digits))
+    with pytest.raises(ValueError, match=r"^fit: Streaming\(eval_every=5\) evaluates the stream's"):
+        jn.train.fit(_net(), stream, streaming=jn.train.Streaming(eval_every=5), **_kw())
 
 
 def test_tensorboard_draws_the_step_rows_under_steps_tags(digits, tmp_path):

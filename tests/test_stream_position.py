@@ -136,8 +136,9 @@ def test_an_iterator_that_refuses_its_saved_state_is_a_clear_error(batches, tmp_
     _fit(Counted(batches), tmp_path, 1)
     with pytest.raises(
         StreamError,
-        match=r"refused the position saved with the checkpoint "
-        r"\(ValueError: unknown state layout\); was the pipeline changed\?",
+        match=r"^stream: the train iterator refused the position saved in "
+        r"checkpoints/1/extra-0\.json \(ValueError: unknown state layout\); was the pipeline "
+        r"changed\?$",
     ):
         _fit(Counted(batches, refuse=True), tmp_path, 2, resume=True)
 
@@ -180,3 +181,36 @@ def test_a_grain_data_loader_resumes_from_its_saved_state_bytes(batches, tmp_pat
     assert saved["batches"] == STEPS and set(saved["iterator"]) == {"bytes"}  # its JSON bytes
     resumed = _fit(loader(), tmp_path / "cut", 3, resume=True)
     _same_params(resumed.train_state, whole.train_state)
+
+
+class Live(Counted):
+    """An iterator whose ``get_state`` hands out its live state, which moves on with it."""
+
+    def __init__(self, batches):
+        super().__init__(batches)
+        self.state = {"next_index": 0}
+
+    def __next__(self):
+        batch = super().__next__()
+        self.state["next_index"] = self.index
+        return batch
+
+    def get_state(self):
+        return self.state
+
+
+def test_a_live_state_is_saved_as_it_was_at_the_epochs_end(batches, tmp_path):
+    whole = _fit(Live(batches), tmp_path / "whole", 4)
+    every = jn.train.Checkpointing(every=1)  # asynchronous: written while the next epoch reads
+    stream = jn.data.stream(Live(batches), steps_per_epoch=STEPS)
+    jn.train.fit(_net(), stream, run_dir=tmp_path / "cut", checkpointing=every, **_kw(epochs=4))
+    saved = [
+        json.loads((tmp_path / "cut" / "checkpoints" / str(e) / "extra-0.json").read_text())
+        for e in (2, 3, 4)
+    ]
+    assert [s["iterator"]["state"]["next_index"] for s in saved] == [14, 21, 28]
+    for epoch in (2, 3):  # resume from an older checkpoint: the same run
+        folder = tmp_path / f"from-{epoch}"
+        _fit(Live(batches), folder, epoch)
+        resumed = _fit(Live(batches), folder, 4, resume=True)
+        _same_params(resumed.train_state, whole.train_state)

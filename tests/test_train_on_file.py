@@ -163,8 +163,6 @@ def test_evaluate_reloads_the_test_split_of_the_runs_file(tmp_path, capsys):
         f"{out} (latest, epoch 5): test_accuracy {last['test_accuracy']:.4f}, "
         f"test_loss {last['test_loss']:.4f}"
     )
-    split = jn.data.from_file(data, target="kind", seed=0, val_fraction=0.1)
-    assert split.num_test == 40  # the rows held out, not the whole file
 
 
 def test_a_changed_data_file_is_named_by_evaluate_and_by_resume(tmp_path, capsys):
@@ -180,3 +178,22 @@ def test_a_changed_data_file_is_named_by_evaluate_and_by_resume(tmp_path, capsys
     data.unlink()
     status, _, err = _main(["evaluate", out], capsys)
     assert status == 2 and err[0].startswith(f"jaxnet: error: {data}: no such file")
+
+
+def test_fit_refuses_to_resume_on_a_changed_file(tmp_path):
+    x, y = _rows()
+    data = _csv(tmp_path / "points.csv", x, y)
+    net = jn.serial(jn.nn.Dense(4), jn.nn.Relu, jn.nn.Dense(2))
+    kw = dict(
+        optimizer=jn.train.optimizer("adam", learning_rate=0.01),
+        loss=jn.losses.softmax_cross_entropy,
+        batch_size=16,
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
+    jn.train.fit(net, jn.data.from_file(data, target="kind"), epochs=1, **kw)
+    data.write_text(data.read_text() + "0,0,0,0,0,1\n")
+    with pytest.raises(ValueError, match=r"points\.csv: changed since the run was trained"):
+        jn.train.fit(net, jn.data.from_file(data, target="kind"), epochs=2, resume=True, **kw)
+    saved = json.loads((tmp_path / "run" / "model.json").read_text())["data"]["sha256"]
+    assert saved != jn.data.from_file(data, target="kind").origin["sha256"]  # not overwritten

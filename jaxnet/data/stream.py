@@ -144,17 +144,24 @@ class Stream:
             return iter(())
         return self._checked(split, epoch, _open(source, epoch), start=0)
 
-    def running(self, *, skip: int = 0, position: Mapping[str, Any] | None = None) -> Running:
+    def running(
+        self,
+        *,
+        skip: int = 0,
+        position: Mapping[str, Any] | None = None,
+        saved_in: str = "the checkpoint",
+    ) -> Running:
         """The one training iterator of a ``steps_per_epoch`` stream, from batch ``skip`` (the
         batches a resumed run has trained on are left out): set to ``position`` (what
         :func:`iterator_position` gave at that batch, e.g. Grain's iterator state) when the
         iterator can be, else by reading the first ``skip`` batches and dropping them.
 
         Raises:
-          StreamError: the iterator refused ``position`` (its pipeline changed).
+          StreamError: the iterator refused ``position`` (its pipeline changed), naming
+            ``saved_in``, the file it was read from.
         """
         source = _open(self.train, 0)
-        if position is None or not _set_position(source, position):
+        if position is None or not _set_position(source, position, saved_in):
             source = _skipped(source, skip)
         return Running(self._checked("train", None, source, start=skip), source)
 
@@ -262,15 +269,15 @@ def iterator_position(iterator: Any) -> dict[str, Any] | None:
         return None
     if isinstance(state, bytes):
         return {"bytes": base64.b64encode(state).decode("ascii")}
-    try:
-        json.dumps(state, allow_nan=False)
+    try:  # a copy: an iterator may hand out its live state, which moves on with it
+        return {"state": json.loads(json.dumps(state, allow_nan=False))}
     except (TypeError, ValueError):
         return None
-    return {"state": state}
 
 
-def _set_position(iterator: Any, position: Mapping[str, Any]) -> bool:
-    """Set ``iterator`` to an :func:`iterator_position`; False if it has no ``set_state``."""
+def _set_position(iterator: Any, position: Mapping[str, Any], saved_in: str) -> bool:
+    """Set ``iterator`` to an :func:`iterator_position` (read from ``saved_in``); False if it
+    has no ``set_state``."""
     set_state = getattr(iterator, "set_state", None)
     if not callable(set_state) or not ("bytes" in position or "state" in position):
         return False
@@ -278,9 +285,10 @@ def _set_position(iterator: Any, position: Mapping[str, Any]) -> bool:
     try:
         set_state(state)
     except Exception as error:
+        reason = (str(error).splitlines() or [""])[0]
         raise StreamError(
-            f"stream: the train iterator refused the position saved with the checkpoint "
-            f"({type(error).__name__}: {error}); was the pipeline changed?"
+            f"stream: the train iterator refused the position saved in {saved_in} "
+            f"({type(error).__name__}: {reason}); was the pipeline changed?"
         ) from error
     return True
 

@@ -63,6 +63,7 @@ def from_file(
     """
     file = Path(path)
     suffix = file.suffix.lower()
+    digest = file_sha256(file) if file.is_file() else None  # of the bytes about to be read
     if suffix == ".csv":
         x, y = _csv_columns(file, target, labels=task != "regression")
     elif suffix == ".npz":
@@ -90,7 +91,7 @@ def from_file(
         val_fraction=val_fraction,
     )
     origin: dict[str, Any] = {"file": str(file.resolve()), "target": target, "task": task}
-    origin["sha256"] = file_sha256(file)
+    origin["sha256"] = digest
     origin |= {"seed": seed, "test_fraction": test_fraction, "val_fraction": val_fraction}
     return dataclasses.replace(dataset, origin=MappingProxyType(origin))
 
@@ -100,6 +101,24 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     reloading its test split (``jaxnet evaluate``) or resuming it can tell the file changed."""
     with open(path, "rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def check_same_file(saved: Mapping[str, Any], now: Mapping[str, Any], what: str) -> None:
+    """Refuse to resume a run on a data file other than the one it began on: both origins
+    name a file, and their SHA-256 differ (``saved`` read from ``what``).
+
+    Raises:
+      ValueError: as :func:`check_unchanged`'s.
+    """
+    if "sha256" in saved and "sha256" in now and saved["sha256"] != now["sha256"]:
+        raise ValueError(_changed(now.get("file", saved.get("file")), what))
+
+
+def _changed(file: Any, what: str) -> str:
+    return (
+        f"{file}: changed since the run was trained (its SHA-256 differs from the one in "
+        f"{what}), so its splits are not the run's"
+    )
 
 
 def check_unchanged(origin: Mapping[str, Any], what: str) -> None:
@@ -114,10 +133,7 @@ def check_unchanged(origin: Mapping[str, Any], what: str) -> None:
     if not file.is_file():
         raise FileNotFoundError(f"{file}: no such file (the run's data file, named in {what})")
     if origin.get("sha256") not in (None, file_sha256(file)):
-        raise ValueError(
-            f"{file}: changed since the run was trained (its SHA-256 differs from the one in "
-            f"{what}), so its splits are not the run's"
-        )
+        raise ValueError(_changed(file, what))
 
 
 def _csv_columns(file: Path, target: str | None, *, labels: bool) -> tuple[np.ndarray, np.ndarray]:

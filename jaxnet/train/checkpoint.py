@@ -67,6 +67,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Sequence
+from hashlib import sha256
 from typing import Any, NamedTuple
 
 import jax
@@ -553,17 +554,27 @@ class Checkpointer:
 
     def extra(self, step: int) -> dict[str, Any] | None:
         """The JSON object this process saved with the checkpoint of ``step`` (``extra=`` of
-        `save`), or None if it saved none; the folder is verified first.
+        `save`), or None if it saved none. Its bytes are checked against the manifest (the
+        arrays are not hashed again: `restore` does that).
 
         Raises:
             FileNotFoundError: there is no checkpoint for ``step``.
-            CheckpointError: the checkpoint is damaged.
+            CheckpointError: the manifest is damaged, or the file differs from its entry.
         """
-        folder, _ = self._open(step)
-        file = folder / _extra_name()
-        if not file.is_file():
+        folder = self.directory / str(step)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no checkpoint for step {step} in {self.directory}")
+        name = _extra_name()
+        entry = manifest.read(folder).files.get(name)
+        file = folder / name
+        if entry is None:
+            if file.exists():
+                raise CheckpointError(f"checkpoint {folder}: file {name} is not in the manifest")
             return None
-        value = json.loads(file.read_text(encoding="utf-8"))  # verified: written by save
+        data = file.read_bytes() if file.is_file() and not file.is_symlink() else None
+        if data is None or len(data) != entry.size or sha256(data).hexdigest() != entry.sha256:
+            raise CheckpointError(f"checkpoint {folder}: file {name} was modified or is missing")
+        value = json.loads(data)
         return value if isinstance(value, dict) else None
 
     def verified_step(self) -> tuple[int | None, dict[int, CheckpointError]]:

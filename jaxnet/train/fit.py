@@ -741,6 +741,11 @@ def _check_streaming(streaming: Any, data: Dataset | Stream) -> Streaming:
             "epoch as one compiled call already (for rows inside its epochs, stream it: "
             "jn.data.stream(...), see docs/streaming.md)"
         )
+    if streaming.eval_every is not None and data.val is None and data.test is None:
+        raise ValueError(
+            f"fit: Streaming(eval_every={streaming.eval_every}) evaluates the stream's val and "
+            "test sources, and it has neither (jn.data.stream(train, val=..., test=...))"
+        )
     return streaming
 
 

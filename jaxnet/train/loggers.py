@@ -228,6 +228,71 @@ class JsonLinesLogger(FileLogger):
             self._store(lambda: self._text(lines), lambda: setattr(self, "_lines", lines))
 
 
+class AppendedJsonLines(_Closable):
+    """JSON lines appended to, not rewritten: for the many rows of a run's ``steps.jsonl``.
+
+    Built with the rows kept (a resumed run's, cut back to its checkpoint), which replace the
+    file atomically, once. ``log`` only keeps the row; `flush` (``fit``'s writer thread)
+    appends the rows kept since, then ``fsync``s, so a run of many rows costs each row one
+    write, where rewriting the file would cost them all. A failed append (a full disk) is cut
+    back to the whole lines before it and raised; a kill -9 can leave at most a cut-off last
+    line, of a row past the newest checkpoint, which :meth:`RunFolder.steps_until` drops.
+    """
+
+    autoflush = False
+
+    def __init__(self, path: str | os.PathLike[str], *, rows: Iterable[Mapping[str, Any]] = ()):
+        self.path = pathlib.Path(path)
+        self._lock = threading.Lock()
+        self._pending: list[str] = []
+        _remove_own_leftovers(self.path)
+        atomic.write_text(self.path, "".join(_json_line(row) for row in rows))
+
+    def __repr__(self) -> str:
+        return f"AppendedJsonLines({str(self.path)!r})"
+
+    def log(self, step: int, scalars: Mapping[str, float]) -> None:
+        """Keep the row; the next `flush` appends it."""
+        line = _json_line(self._row(step, scalars))
+        with self._lock:
+            self._pending.append(line)
+
+    def flush(self) -> None:
+        """Append the rows kept since the last flush and fsync; on failure, cut back."""
+        with self._lock:
+            lines, self._pending = self._pending, []
+        if not lines:
+            return
+        data = "".join(lines).encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                rest = memoryview(data)
+                while rest:  # a write may stop short (at a file-size limit) before it fails
+                    rest = rest[os.write(fd, rest) :]
+                os.fsync(fd)
+            except BaseException as error:
+                os.ftruncate(fd, start)  # only whole lines stay
+                with self._lock:
+                    self._pending = lines + self._pending
+                if isinstance(error, OSError) and error.filename is None:  # name the file
+                    raise OSError(error.errno, error.strerror, str(self.path)) from error
+                raise
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Append what `flush` has not yet, then finish; calling it again does nothing."""
+        if not self._closed:
+            self.flush()
+        super().close()
+
+
+def _json_line(row: Mapping[str, Any]) -> str:
+    return json.dumps(dict(row), default=_json_default) + "\n"
+
+
 def _csv_cell(value: Any) -> Any:
     """Numbers exactly: floats as ``repr`` (which ``float()`` reads back to the same value)."""
     if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):

@@ -27,10 +27,11 @@ from typing import Any
 import jax
 
 from jaxnet import atomic
+from jaxnet.data.user_file import check_same_file
 from jaxnet.distributed import sync_processes
 from jaxnet.train.checkpoint import Checkpointer, host_copy
-from jaxnet.train.loggers import FileLogger, JsonLinesLogger, Logger, make_logger
-from jaxnet.train.run import CHECKPOINTS, CONFIG, CURVES, STEPS, RunFolder
+from jaxnet.train.loggers import AppendedJsonLines, FileLogger, Logger, make_logger
+from jaxnet.train.run import CHECKPOINTS, CONFIG, CURVES, MODEL, STEPS, RunFolder
 from jaxnet.train.state import TrainState
 from jaxnet.train.writer import BackgroundWriter
 
@@ -113,7 +114,7 @@ class Recorder:
         self._logger_specs = list(loggers)
         self.loggers: list[Logger] = []
         self.step_rows = step_rows
-        self.steps: JsonLinesLogger | None = None  # steps.jsonl
+        self.steps: AppendedJsonLines | None = None  # steps.jsonl
         self.checkpoints: Checkpointer | None = None
         if self.folder is not None:
             self.checkpoints = self.folder.checkpointer(
@@ -149,7 +150,7 @@ class Recorder:
         assert self.folder is not None
         if self.step_rows or (self.folder.path / STEPS).is_file():
             kept = self.folder.steps_until(step) if self.resume else []
-            self.steps = JsonLinesLogger(self.folder.path / STEPS, rows=kept, autoflush=False)
+            self.steps = AppendedJsonLines(self.folder.path / STEPS, rows=kept)
 
     def warm_up(self) -> None:
         """Start importing orbax and matplotlib and making the orbax writer in the writer
@@ -200,6 +201,7 @@ class Recorder:
         history: list[dict[str, Any]] = []
         state = fresh
         if epoch is not None:
+            self._check_same_data()
             state = self.checkpoints.restore(fresh, epoch)
             self.resumed_extra = self.checkpoints.extra(epoch)
             history = self.folder.history_until(epoch, int(jax.device_get(state.step)))
@@ -213,6 +215,15 @@ class Recorder:
         self._write_config({**self.folder.read_config(), **self.config})
         self._saved_epoch = epoch
         return state, history
+
+    def _check_same_data(self) -> None:
+        """A resumed run trains on the data file it began on: model.json holds its SHA-256."""
+        assert self.folder is not None
+        file = self.folder.path / MODEL
+        if self.model is None or not file.is_file():
+            return
+        saved = self.folder.read_model().get("data") or {}
+        check_same_file(saved, self.model.get("data") or {}, str(file))
 
     def _write_config(self, config: dict[str, Any]) -> None:
         """config.json, then model.json (process 0 only)."""
@@ -287,14 +298,17 @@ class Recorder:
     def _deferred(self) -> list[FileLogger]:
         """The built-in file loggers, made with ``autoflush=False``: the writer flushes them
         (a user's logger is only ever called from the training thread)."""
-        loggers = [*self.loggers, *([] if self.steps is None else [self.steps])]
         return [
-            logger for logger in loggers if isinstance(logger, FileLogger) and not logger.autoflush
+            logger
+            for logger in self.loggers
+            if isinstance(logger, FileLogger) and not logger.autoflush
         ]
 
     def _flush_logs(self) -> None:
         for logger in self._deferred:
             logger.flush()
+        if self.steps is not None:
+            self.steps.flush()
 
     def _redraw(self, *, final: bool = False) -> None:
         """Redraw curves.png with the rows so far: after an epoch at most every

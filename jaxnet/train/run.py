@@ -133,16 +133,21 @@ class RunFolder:
 
     def steps_until(self, step: int) -> list[dict[str, Any]]:
         """The rows of steps.jsonl up to train step ``step`` (a resume's checkpoint): the
-        later ones came from the steps a resume trains again. None if the file is absent.
+        later ones came from the steps a resume trains again, and so does a cut-off last line
+        (a kill -9 during an append, which comes after the newest checkpoint). ``[]`` if the
+        file is absent.
 
         Raises:
-          RunFolderError: naming the file and the line that is not a row with a step.
+          RunFolderError: naming the file and a line before the last that is not a row with
+            a step.
         """
         file = self.path / STEPS
         if not file.is_file():
             return []
+        text = file.read_text(encoding="utf-8")
+        lines = text.split("\n")[:-1]  # a last line without its newline was cut off: dropped
         rows = []
-        for lineno, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        for lineno, line in enumerate(lines, 1):
             row = _parse_json(file, lineno, line)
             if not isinstance(row, dict) or not isinstance(row.get("step"), int):
                 raise RunFolderError(f"{file}: line {lineno} is not a row with a step")

@@ -55,10 +55,10 @@ class Streaming:
       prefetch: chunks prepared ahead on the device while the current one trains (2: double
         buffering).
       log_every: every this many steps (of ``train_state.step``, counted through the fit),
-        report the mean training metrics of the steps since the last report or the epoch's
-        start, inside the epoch: a step row to the progress bar, ``steps.jsonl`` in the run
-        folder and each logger with a ``log_steps`` method (TensorBoard's ``steps/`` tags).
-        None: only the epoch rows.
+        report the mean training metrics of the steps since the previous row that had them
+        (or the epoch's start), inside the epoch: a step row to the progress bar,
+        ``steps.jsonl`` in the run folder and each logger with a ``log_steps`` method
+        (TensorBoard's ``steps/`` tags). None: only the epoch rows.
       eval_every: every this many steps, evaluate the validation and test sources inside
         the epoch and report them in a step row likewise; the epoch's end still evaluates,
         and the best checkpoint and early stopping still look at the epoch rows only.
@@ -103,16 +103,19 @@ def pass_length(stream: Stream) -> int | None:
 def steps_per_call(stream: Stream, settings: Streaming) -> int:
     """``K`` for a stream: as set; else at most 64 batches and at most 16 MB of them (a few
     chunks are alive at once: prefetched, training, kept to replay a failure), and for a
-    period ``L`` (the pass's length when known; the greatest common divisor of ``log_every``
-    and ``eval_every`` when given) ``L`` split into equal chunks of at most that (89 steps:
-    45 + 44), so chunks end where a pass ends or a row is due."""
+    period ``L`` ``L`` split into equal chunks of at most that (89 steps: 45 + 44), so chunks
+    end where a pass ends or a row is due. ``L`` is the greatest common divisor of
+    ``log_every`` and ``eval_every`` when they are given and not longer than a pass, else the
+    pass's length when known (rows then cut the chunks they fall in)."""
     if settings.steps_per_call is not None:
         return int(settings.steps_per_call)
     spec = stream.spec
     batch_bytes = math.prod(spec.x_shape) * spec.x_dtype.itemsize
     batch_bytes += math.prod(spec.y_shape) * spec.y_dtype.itemsize
     most = max(1, min(DEFAULT_STEPS_PER_CALL, CHUNK_BYTES // batch_bytes))
-    length = math.gcd(*settings.periods) if settings.periods else pass_length(stream)
+    length = pass_length(stream)
+    if settings.periods and (length is None or math.gcd(*settings.periods) <= length):
+        length = math.gcd(*settings.periods)  # rows due inside the pass: chunks end there
     if not length:
         return most
     return math.ceil(length / math.ceil(length / most))
@@ -237,7 +240,8 @@ class StreamEngine:
             skip = start_epoch * stream.steps_per_epoch
             at = start_position or {}
             iterator = at.get("iterator") if at.get("batches") == skip else None
-            self._running = stream.running(skip=skip, position=iterator)
+            saved_in = f"checkpoints/{start_epoch}/extra-{jax.process_index()}.json"
+            self._running = stream.running(skip=skip, position=iterator, saved_in=saved_in)
 
     def _train_batches(self, epoch: int) -> Iterator[Batch]:
         if self._running is None:
@@ -293,9 +297,7 @@ class StreamEngine:
                     break  # a step went non-finite: stop reading the source
         finally:
             chunks.close()
-        last = pending.pop() if pending else None
-        for item in pending:
-            self._finish_and_report(item, done, epoch)
+        last = pending.pop() if pending else None  # the loop leaves at most one in flight
         halted_at_last = last is not None and self._finish(last, done)
         if not done:
             where = "" if self._running is None else " (its steps_per_epoch iterator ran dry)"
