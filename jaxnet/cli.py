@@ -91,6 +91,11 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--tensorboard", action="store_true", help="also log TensorBoard events")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="do not keep compiled programs in $JAXNET_CACHE_DIR (default ~/.cache/jaxnet/xla)",
+    )
 
 
 def _add_sweep(sweep: argparse.ArgumentParser) -> None:
@@ -169,6 +174,8 @@ def _train(args: argparse.Namespace) -> int:
     from jaxnet import distributed, recipes
 
     _check_run_flags(args)
+    if not args.no_compile_cache:
+        _compile_cache()
     if args.resume:
         config, run_dir = _resume_config(args), pathlib.Path(args.resume)
         trained = _trained_epochs(run_dir)
@@ -196,6 +203,17 @@ def _train(args: argparse.Namespace) -> int:
     for name, value in job.baselines.items():
         print(f"baseline: {name} {value:.4f}")
     return INTERRUPTED if result.stopped == "interrupted" else OK
+
+
+def _compile_cache() -> None:
+    """JAX's persistent compilation cache, so a second run skips compiling; a folder that
+    cannot be made costs only that (one warning line), never the run."""
+    from jaxnet import train
+
+    try:
+        train.enable_compile_cache()
+    except OSError as error:
+        print(f"jaxnet: warning: no compilation cache ({error})", file=sys.stderr, flush=True)
 
 
 def _check_data_unchanged(run_dir: pathlib.Path) -> None:

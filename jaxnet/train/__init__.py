@@ -8,6 +8,7 @@ from jaxnet.train.checkpoint import (
     PartialRestore,
     tree_paths,
 )
+from jaxnet.train.compile_cache import default_cache_dir, enable_compile_cache
 from jaxnet.train.ema import EmaState, ema_params, with_ema
 from jaxnet.train.epoch import (
     contains_convolution,
@@ -65,9 +66,11 @@ __all__ = [
     "Update",
     "cast_floating",
     "contains_convolution",
+    "default_cache_dir",
     "default_run_dir",
     "dynamic_loss_scale",
     "ema_params",
+    "enable_compile_cache",
     "epoch_batches",
     "epoch_key",
     "evaluate",
