@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
-from jaxnet import __version__, cli_model
+from jaxnet import __version__, cli_lr_find, cli_model
 
 OK, RUN_ERROR, USAGE_ERROR, IO_ERROR, INTERRUPTED = 0, 1, 2, 74, 130
 
@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     summary = commands.add_parser("summary", help="print a recipe's model table")
     summary.add_argument("recipe")
     cli_model.add_commands(commands)
+    cli_lr_find.add_command(commands, _DEFAULT_RECIPE)
     return parser
 
 
@@ -447,6 +448,7 @@ _COMMANDS = {
     "evaluate": cli_model.evaluate,
     "predict": cli_model.predict,
     "export": cli_model.export,
+    "lr-find": cli_lr_find.lr_find,
 }
 
 

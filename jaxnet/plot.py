@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from jaxnet.atomic import replacing
@@ -99,6 +100,42 @@ def plot_sweep(
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     ax.set_title(title)
+    fig.tight_layout()
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+
+
+def plot_lr_find(result: Any, path: str | os.PathLike[str], *, title: str = "") -> None:
+    """The learning-rate finder's curve: the loss (faint) and its moving average against η on
+    a log axis, the suggested rate marked.
+
+    Args:
+      result: a :class:`jaxnet.train.LrFindResult`.
+      path: the PNG file to write.
+      title: the figure title.
+    """
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    ax.plot(result.learning_rates, result.losses, alpha=0.3, label="loss")
+    ax.plot(result.learning_rates, result.smoothed, label="smoothed")
+    at = int(abs(result.learning_rates - result.suggestion).argmin())
+    ax.axvline(result.suggestion, color="tab:red", linestyle="--", alpha=0.6)
+    ax.plot(
+        [result.suggestion],
+        [result.smoothed[at]],
+        "o",
+        color="tab:red",
+        label=f"suggested η = {result.suggestion:.2g}",
+    )
+    ax.set_xscale("log")
+    finite = result.losses[np.isfinite(result.losses)]
+    if finite.size:  # the divergence's spike would flatten the rest of the curve
+        ax.set_ylim(0.9 * finite.min(), min(finite.max(), 2 * result.smoothed[0]) * 1.05)
+    ax.set_xlabel("learning rate η")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title or "learning-rate finder")
     fig.tight_layout()
     with replacing(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")

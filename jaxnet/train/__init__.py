@@ -27,6 +27,7 @@ from jaxnet.train.loggers import (
     TensorBoardLogger,
     make_logger,
 )
+from jaxnet.train.lr_find import LrFindResult, lr_find
 from jaxnet.train.model import Model
 from jaxnet.train.optimizers import OPTIMIZERS, NamedOptimizer, optimizer
 from jaxnet.train.precision import LossScaleState, cast_floating, dynamic_loss_scale
@@ -53,6 +54,7 @@ __all__ = [
     "LoadedRun",
     "Logger",
     "LossScaleState",
+    "LrFindResult",
     "Model",
     "NamedOptimizer",
     "NonFiniteError",
@@ -79,6 +81,7 @@ __all__ = [
     "initial_state",
     "load",
     "load_params",
+    "lr_find",
     "make_epoch",
     "make_eval_step",
     "make_logger",
