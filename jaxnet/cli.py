@@ -91,6 +91,12 @@ def _add_train(train: argparse.ArgumentParser) -> None:
         "--checkpoint-every", type=int, metavar="N", help="checkpoint every N epochs"
     )
     train.add_argument("--tensorboard", action="store_true", help="also log TensorBoard events")
+    train.add_argument(
+        "--plateau",
+        type=int,
+        metavar="N",
+        help="reduce the learning rate tenfold after N epochs without improvement",
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument(
         "--no-compile-cache",
@@ -260,6 +266,10 @@ def _new_config(args: argparse.Namespace) -> tuple[dict[str, Any], pathlib.Path]
         raise ValueError("--target names a column of --data FILE.csv; give --data too")
     if args.task is not None and args.data is None:
         raise ValueError("--task says what the target of --data FILE is; give --data too")
+    if args.plateau is not None:
+        if args.plateau < 1:
+            raise ValueError(f"--plateau must be an int >= 1, got {args.plateau}")
+        config["plateau"] = args.plateau
     if args.data is not None:  # the file, as an absolute path: --resume reads it again
         config |= {"data": str(pathlib.Path(args.data).resolve()), "target": args.target}
         config |= {"task": args.task}
@@ -290,7 +300,7 @@ def _resume_config(args: argparse.Namespace) -> dict[str, Any]:
         )
     changed = [
         k
-        for k in (*_HYPERPARAMETERS[1:], "out", "data", "target", "task")
+        for k in (*_HYPERPARAMETERS[1:], "out", "data", "target", "task", "plateau")
         if getattr(args, k) is not None
     ]
     if changed:

@@ -24,8 +24,10 @@ from jaxnet.core import Layer, residual, serial
 from jaxnet.data import Dataset, from_file, load, persistence_mse
 from jaxnet.train.fit import FitResult, fit, initial_state
 from jaxnet.train.optimizers import OPTIMIZERS, momentum, optimizer
+from jaxnet.train.plateau import ReduceOnPlateau
 from jaxnet.train.precision import check_precision
 from jaxnet.train.state import TrainState
+from jaxnet.train.update import Update
 
 __all__ = [
     "ACTIVATIONS",
@@ -182,12 +184,19 @@ class Job(NamedTuple):
         """The state a run of this job starts from (a restore target for its checkpoints)."""
         c = self.config
         return initial_state(
-            self.net, self.optimizer, self.data, seed=c["seed"], precision=c["precision"]
+            self.net,
+            self.optimizer,
+            self.data,
+            seed=c["seed"],
+            precision=c["precision"],
+            update=_update(c) if c.get("plateau") else None,
         )
 
     def fit(self, **kwargs: Any) -> FitResult:
         """Run :func:`jaxnet.train.fit` with this job's settings (``kwargs`` adds run options)."""
         c = self.config
+        if c.get("plateau"):
+            kwargs.setdefault("update", _update(c))
         return fit(
             self.net,
             self.data,
@@ -201,6 +210,12 @@ class Job(NamedTuple):
             config=c,
             **kwargs,
         )
+
+
+def _update(config: Mapping[str, Any]) -> Update:
+    """``config["plateau"]`` (``jaxnet train --plateau N``): reduce the rate tenfold after N
+    epochs without improvement of the run's monitor."""
+    return Update(reduce_on_plateau=ReduceOnPlateau(patience=config["plateau"]))
 
 
 def _mlp_defaults(**overrides: Any) -> Mapping[str, Any]:
@@ -439,6 +454,8 @@ def build(config: Mapping[str, Any]) -> Job:
 
     With ``config["data"]`` (a ``.npz`` or ``.csv`` path, ``config["target"]`` its column)
     the data is that file (:func:`jaxnet.data.from_file`) instead of the recipe's dataset.
+    ``config["plateau"]`` (an int) reduces the learning rate tenfold after that many epochs
+    without improvement (:class:`jaxnet.train.ReduceOnPlateau`).
 
     A CSV target of whole numbers is read as class labels 0, 1, ... and refused when fewer
     than half of the classes up to its largest value occur (a price or a year is not a label),
@@ -456,7 +473,9 @@ def build(config: Mapping[str, Any]) -> Job:
     """
     recipe = get(config["recipe"])
     file = {k: config[k] for k in ("data", "target", "task") if config.get(k) is not None}
+    plateau = {"plateau": config["plateau"]} if config.get("plateau") is not None else {}
     config = make_config(recipe.name, **{k: config[k] for k in recipe.defaults if k in config})
+    config |= plateau
     if "data" in file:  # the user's own file instead of the recipe's dataset
         config |= file | {"dataset": None}
         data = _file_data(recipe, config)

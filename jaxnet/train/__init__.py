@@ -30,6 +30,7 @@ from jaxnet.train.loggers import (
 from jaxnet.train.lr_find import LrFindResult, lr_find
 from jaxnet.train.model import Model
 from jaxnet.train.optimizers import OPTIMIZERS, NamedOptimizer, optimizer
+from jaxnet.train.plateau import LrScaleState, ReduceOnPlateau, lr_scale, with_lr_scale
 from jaxnet.train.precision import LossScaleState, cast_floating, dynamic_loss_scale
 from jaxnet.train.recorder import Checkpointing, CheckpointWarning
 from jaxnet.train.retrace import RetraceWarning, watch_retraces
@@ -55,10 +56,12 @@ __all__ = [
     "Logger",
     "LossScaleState",
     "LrFindResult",
+    "LrScaleState",
     "Model",
     "NamedOptimizer",
     "NonFiniteError",
     "PartialRestore",
+    "ReduceOnPlateau",
     "RetraceWarning",
     "RunFolder",
     "RunFolderError",
@@ -82,6 +85,7 @@ __all__ = [
     "load",
     "load_params",
     "lr_find",
+    "lr_scale",
     "make_epoch",
     "make_eval_step",
     "make_logger",
@@ -94,4 +98,5 @@ __all__ = [
     "tree_paths",
     "watch_retraces",
     "with_ema",
+    "with_lr_scale",
 ]

@@ -53,6 +53,8 @@ from jaxnet.train.epoch import (
 from jaxnet.train.freeze import Trainable, freeze
 from jaxnet.train.guard import explain_nonfinite
 from jaxnet.train.loggers import Logger, check_logger
+from jaxnet.train.optimizers import describe_optimizer
+from jaxnet.train.plateau import lr_scale, set_lr_scale, with_lr_scale
 from jaxnet.train.precision import check_precision, dynamic_loss_scale
 from jaxnet.train.recorder import Checkpointing, Recorder
 from jaxnet.train.retrace import watch_retraces
@@ -192,10 +194,13 @@ def wrapped_optimizer(
     precision: str | None,
     update: Update | None,
 ) -> Any:
-    """The optimizer ``fit`` steps with: frozen where not ``trainable``, keeping the moving
-    average of ``update.ema`` (of the new parameters, so a frozen one stays put), in
-    dynamic loss scaling for float16 (a skipped step changes neither)."""
+    """The optimizer ``fit`` steps with: frozen where not ``trainable``, its updates scaled
+    by ``update.reduce_on_plateau``'s factor, keeping the moving average of ``update.ema``
+    (of the new parameters, so a frozen one stays put), in dynamic loss scaling for float16
+    (a skipped step changes none of them)."""
     optimizer = freeze(optimizer, trainable)
+    if update is not None and update.reduce_on_plateau is not None:
+        optimizer = with_lr_scale(optimizer)
     if update is not None and update.ema is not None:
         optimizer = with_ema(optimizer, update.ema)
     return with_precision(optimizer, precision)
@@ -591,6 +596,7 @@ def fit(
     streaming = _check_streaming(streaming, data)
     update = _check_update(update, batch_size, mesh)
     fused = _check_fused(fused)
+    update = _plateau_monitor(update, monitor, names)
     if early_stopping is not None and early_stopping.monitor is None:
         early_stopping = dataclasses.replace(early_stopping, monitor=monitor)
     if early_stopping is not None and early_stopping.monitor not in names:
@@ -604,6 +610,7 @@ def fit(
         description = model_entry(
             net, data, loss=loss, metrics=metric_fns, optimizer=optimizer, trainable=trainable
         )
+    base_lr = _base_learning_rate(optimizer)
     optimizer = wrapped_optimizer(optimizer, trainable, precision, update)
     settings = {"epochs": epochs, "batch_size": batch_size, "seed": seed, "monitor": monitor}
     settings["precision"] = check_precision(precision)
@@ -611,6 +618,8 @@ def fit(
         settings["accumulate"] = update.accumulate
     if update.ema is not None:  # jn.train.load wraps the optimizer the same way
         settings |= {"ema": update.ema, "evaluate_ema": update.evaluate_ema}
+    if update.reduce_on_plateau is not None:
+        settings["reduce_on_plateau"] = dataclasses.asdict(update.reduce_on_plateau)
     if mesh is not None:
         check_batch_size(batch_size, mesh)
         settings["devices"] = mesh.devices.size
@@ -673,6 +682,8 @@ def fit(
                     raise _explain(engine, net, loss, train_step, train_state, failed)
                 row = _row(epoch, int(step), step_metrics, evaluated, time.perf_counter() - start)
                 history.append(row)
+                if update.reduce_on_plateau is not None:  # the next epoch's rate, from history
+                    train_state = _plateau_step(train_state, row, history, update, base_lr)
                 run.record(epoch + 1, train_state, row, monitor, engine.position(epoch + 1))
                 bar.set_postfix(_postfix(row, len(finite)), refresh=False)
                 if not isinstance(data, Stream):  # a stream's bar counts steps, chunk by chunk
@@ -747,6 +758,46 @@ def _check_streaming(streaming: Any, data: Dataset | Stream) -> Streaming:
             "test sources, and it has neither (jn.data.stream(train, val=..., test=...))"
         )
     return streaming
+
+
+def _plateau_monitor(update: Update, monitor: str, names: list[str]) -> Update:
+    """``update`` with its plateau rule watching ``fit``'s monitor unless told another key."""
+    plateau = update.reduce_on_plateau
+    if plateau is None:
+        return update
+    if plateau.monitor is None:
+        plateau = dataclasses.replace(plateau, monitor=monitor)
+    if plateau.monitor not in names:
+        raise ValueError(
+            f"fit: reduce_on_plateau cannot monitor {plateau.monitor!r}; the history has {names}"
+        )
+    return dataclasses.replace(update, reduce_on_plateau=plateau)
+
+
+def _plateau_step(
+    train_state: TrainState,
+    row: dict[str, Any],
+    history: list[dict[str, Any]],
+    update: Update,
+    base_lr: float | None,
+) -> TrainState:
+    """Write the epoch's scale (and rate) into its row; set the next epoch's in the state."""
+    assert update.reduce_on_plateau is not None
+    current = lr_scale(train_state.opt_state)
+    row["lr_scale"] = current
+    if base_lr is not None:
+        row["lr"] = base_lr * current
+    scale = update.reduce_on_plateau.scale_after(history)
+    if scale == current:
+        return train_state
+    return train_state._replace(opt_state=set_lr_scale(train_state.opt_state, scale))
+
+
+def _base_learning_rate(optimizer: Any) -> float | None:
+    """The optimizer's rate when it was made by name with a number for it, else None."""
+    hyper = describe_optimizer(optimizer).get("hyperparameters") or {}
+    rate = hyper.get("learning_rate")
+    return float(rate) if isinstance(rate, int | float) and not isinstance(rate, bool) else None
 
 
 def _check_update(update: Any, batch_size: int, mesh: Mesh | None) -> Update:

@@ -26,6 +26,7 @@ from jaxnet.train.ema import ema_params
 from jaxnet.train.fit import wrapped_optimizer
 from jaxnet.train.model import Model
 from jaxnet.train.optimizers import rebuild_optimizer
+from jaxnet.train.plateau import ReduceOnPlateau
 from jaxnet.train.run import MODEL, RunFolder, RunFolderError
 from jaxnet.train.state import TrainState
 from jaxnet.train.update import Update
@@ -201,7 +202,10 @@ def _restore_train_state(
     trainable = description.get("trainable")
     if optimizer is None or trainable is False:
         return None
-    update = Update(ema=config["ema"]) if config.get("ema") is not None else None
+    update = Update(
+        ema=config.get("ema"),
+        reduce_on_plateau=ReduceOnPlateau() if config.get("reduce_on_plateau") else None,
+    )  # the optimizer's wrappers, as fit made them: their state is in the checkpoint
     wrapped = wrapped_optimizer(optimizer, trainable, config.get("precision"), update)
     key = jax.random.key(config.get("seed", 0))
     fresh = TrainState.create(net, wrapped, input_shape, key=key)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from jaxnet.train.ema import check_decay
+from jaxnet.train.plateau import ReduceOnPlateau
 from jaxnet.train.step import check_accumulate
 
 
@@ -36,15 +37,18 @@ class Update:
       evaluate_ema: evaluate the validation and test splits with the averaged weights, so
         the history, the best checkpoint and early stopping follow them, and
         :func:`jaxnet.train.load` gives them as the model's parameters.
+      reduce_on_plateau: a :class:`jaxnet.train.ReduceOnPlateau`: scale the updates down
+        when the monitored metric stops improving (``lr_scale`` and ``lr`` in the history).
 
     Example:
       >>> Update(accumulate=4, ema=0.999)
-      Update(accumulate=4, ema=0.999, evaluate_ema=False)
+      Update(accumulate=4, ema=0.999, evaluate_ema=False, reduce_on_plateau=None)
     """
 
     accumulate: int = 1
     ema: float | None = None
     evaluate_ema: bool = False
+    reduce_on_plateau: ReduceOnPlateau | None = None
 
     def __post_init__(self) -> None:
         check_accumulate(self.accumulate, "Update")
@@ -56,3 +60,9 @@ class Update:
             )
         if self.evaluate_ema and self.ema is None:
             raise ValueError("Update: evaluate_ema=True needs ema=, the decay of the average")
+        plateau = self.reduce_on_plateau
+        if plateau is not None and not isinstance(plateau, ReduceOnPlateau):
+            raise TypeError(
+                "Update: reduce_on_plateau must be a jaxnet.train.ReduceOnPlateau such as "
+                f"ReduceOnPlateau(patience=5), got {plateau!r}"
+            )

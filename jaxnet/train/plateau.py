@@ -1,0 +1,144 @@
+"""Reduce the learning rate when a monitored metric stops improving (Keras's
+``ReduceLROnPlateau``), as a scale in the optimizer state.
+
+:func:`with_lr_scale` multiplies the optimizer's updates by a scale kept in its state
+(:class:`LrScaleState`, 1 at first), so the scale is checkpointed with the rest and a resume
+continues with it. After each epoch ``fit`` computes the scale for the next one from the
+history alone (:meth:`ReduceOnPlateau.scale_after`), so a resumed run takes the same
+decisions as one that never stopped, and writes the scale of each epoch into its row
+(``lr_scale``, and ``lr`` when the optimizer's base rate is known).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxnet.train.run import monitor_mode
+
+
+class LrScaleState(NamedTuple):
+    """The factor the updates are multiplied by."""
+
+    scale: Any
+
+
+def with_lr_scale(optimizer: optax.GradientTransformation) -> Any:
+    """``optimizer`` whose updates are multiplied by the scale in its state (1 at first)."""
+
+    def init(params: Any) -> tuple[Any, LrScaleState]:
+        return optimizer.init(params), LrScaleState(jnp.ones((), jnp.float32))
+
+    def update(updates: Any, state: Any, params: Any = None) -> Any:
+        inner, scaled = state
+        updates, inner = optimizer.update(updates, inner, params)
+        updates = jax.tree.map(lambda u: (u * scaled.scale).astype(u.dtype), updates)
+        return updates, (inner, scaled)
+
+    return optax.GradientTransformation(init, update)
+
+
+def _scale_states(opt_state: Any) -> list[LrScaleState]:
+    return [
+        node
+        for node in jax.tree.leaves(opt_state, is_leaf=lambda n: isinstance(n, LrScaleState))
+        if isinstance(node, LrScaleState)
+    ]
+
+
+def lr_scale(opt_state: Any) -> float:
+    """The scale in ``opt_state`` (of :func:`with_lr_scale`).
+
+    Raises:
+      ValueError: the optimizer has none.
+    """
+    found = _scale_states(opt_state)
+    if not found:
+        raise ValueError("lr_scale: the optimizer state holds no learning-rate scale")
+    return float(found[0].scale)
+
+
+def set_lr_scale(opt_state: Any, scale: float) -> Any:
+    """``opt_state`` with its scale set to ``scale``, on the devices of the old one."""
+
+    def replace(node: Any) -> Any:
+        if isinstance(node, LrScaleState):
+            old = node.scale
+            value = jnp.asarray(scale, old.dtype)
+            return LrScaleState(jax.device_put(value, getattr(old, "sharding", None)))
+        return node
+
+    return jax.tree.map(replace, opt_state, is_leaf=lambda n: isinstance(n, LrScaleState))
+
+
+@dataclasses.dataclass(frozen=True)
+class ReduceOnPlateau:
+    """Multiply the learning rate by ``factor`` once ``monitor`` has not improved by more than
+    ``min_delta`` for ``patience`` epochs; then wait ``cooldown`` epochs before counting again.
+
+    Args:
+      monitor: a history key (``"val_loss"``); None follows ``fit``'s monitor.
+      factor: the multiplier, in (0, 1).
+      patience: epochs without improvement before a reduction, a positive int.
+      min_delta: the least change that counts as improvement, >= 0.
+      mode: ``"min"`` or ``"max"``; by default ``"max"`` for accuracies, else ``"min"``.
+      cooldown: epochs after a reduction during which none is counted, >= 0.
+      min_scale: the scale never goes below this (a fraction of the base rate), >= 0.
+
+    Example:
+      >>> rule = ReduceOnPlateau(monitor="val_loss", factor=0.5, patience=2)
+      >>> rule.scale_after([{"val_loss": v} for v in (1.0, 0.8, 0.9, 0.85)])
+      0.5
+    """
+
+    monitor: str | None = None
+    factor: float = 0.1
+    patience: int = 5
+    min_delta: float = 0.0
+    mode: str | None = None
+    cooldown: int = 0
+    min_scale: float = 0.0
+
+    def __post_init__(self) -> None:
+        def number(value: Any) -> bool:
+            return isinstance(value, int | float) and not isinstance(value, bool)
+
+        if not number(self.factor) or not 0 < self.factor < 1:
+            raise ValueError(f"ReduceOnPlateau: factor must be in (0, 1), got {self.factor!r}")
+        for name, least in (("patience", 1), ("cooldown", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(
+                    f"ReduceOnPlateau: {name} must be an int >= {least}, got {value!r}"
+                )
+        for name in ("min_delta", "min_scale"):
+            value = getattr(self, name)
+            if not number(value) or not value >= 0:
+                raise ValueError(f"ReduceOnPlateau: {name} must be >= 0, got {value!r}")
+        if self.mode not in (None, "min", "max"):
+            raise ValueError(f"ReduceOnPlateau: mode must be 'min' or 'max', got {self.mode!r}")
+
+    def scale_after(self, history: Sequence[Mapping[str, Any]]) -> float:
+        """The scale for the epoch after ``history``: replayed from the first row, so it
+        depends on the history alone."""
+        if self.monitor is None:
+            raise ValueError("ReduceOnPlateau: monitor is None (fit fills in its own monitor)")
+        sign = 1.0 if (self.mode or monitor_mode(self.monitor)) == "max" else -1.0
+        scale, best, wait, cooling = 1.0, -float("inf"), 0, 0
+        for row in history:
+            value = sign * float(row[self.monitor])
+            if value > best + self.min_delta:
+                best, wait = value, 0
+            elif cooling:
+                cooling -= 1
+            else:
+                wait += 1
+                if wait >= self.patience:
+                    scale = max(scale * self.factor, self.min_scale)
+                    wait, cooling = 0, self.cooldown
+        return scale
