@@ -92,6 +92,11 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--tensorboard", action="store_true", help="also log TensorBoard events")
     train.add_argument(
+        "--profile",
+        metavar="FIRST,LAST",
+        help="trace train steps FIRST to LAST with jax.profiler into RUN_DIR/profile",
+    )
+    train.add_argument(
         "--plateau",
         type=int,
         metavar="N",
@@ -364,7 +369,21 @@ def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
         "progress": not args.no_progress,
         "checkpointing": train.Checkpointing(every=args.checkpoint_every),
         "loggers": ["tensorboard"] if args.tensorboard else [],
+        "profile": _profile_steps(args.profile),
     }
+
+
+def _profile_steps(flag: str | None) -> tuple[int, int] | None:
+    """``--profile FIRST,LAST`` as two steps; fit checks their order."""
+    if flag is None:
+        return None
+    parts = flag.split(",")
+    if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
+        raise ValueError(f"--profile must be FIRST,LAST train steps such as 10,20, got {flag!r}")
+    first, last = (int(part) for part in parts)
+    if not 1 <= first <= last:
+        raise ValueError(f"--profile needs 1 <= FIRST <= LAST, got {flag!r}")
+    return first, last
 
 
 def _devices_line(mesh: Any) -> str:

@@ -56,6 +56,7 @@ from jaxnet.train.loggers import Logger, check_logger
 from jaxnet.train.optimizers import describe_optimizer
 from jaxnet.train.plateau import lr_scale, set_lr_scale, with_lr_scale
 from jaxnet.train.precision import check_precision, dynamic_loss_scale
+from jaxnet.train.profile import Profiler, check_profile
 from jaxnet.train.recorder import Checkpointing, Recorder
 from jaxnet.train.retrace import watch_retraces
 from jaxnet.train.run import monitor_mode
@@ -509,6 +510,7 @@ def fit(
     fused: bool | None = None,
     streaming: Streaming | None = None,
     update: Update | None = None,
+    profile: tuple[int, int] | None = None,
 ) -> FitResult:
     """Train ``net`` on ``data`` for ``epochs`` epochs; evaluate on the validation and test
     splits after each.
@@ -566,6 +568,9 @@ def fit(
       update: how each update is made, a :class:`jaxnet.train.Update`: gradient
         accumulation over micro-batches (``Update(accumulate=4)``), a moving average of the
         weights (``Update(ema=0.999)``) and whether the held-out splits evaluate it.
+      profile: ``(first_step, last_step)``: trace the epochs that run those train steps with
+        ``jax.profiler`` into ``<run_dir>/profile`` (TensorBoard's profiler or Perfetto; see
+        :mod:`jaxnet.train.profile`); needs ``run_dir``.
       streaming: how a stream is consumed, a :class:`jaxnet.train.Streaming`: steps per
         compiled call, chunks prefetched, and the step rows reported inside an epoch
         (``log_every`` / ``eval_every`` steps: to the progress bar, ``steps.jsonl`` and the
@@ -583,6 +588,7 @@ def fit(
     "interrupted"``); a second Ctrl-C interrupts at once.
     """
     check_arguments(optimizer, loss, metrics, seed)
+    profile = check_profile(profile, run_dir)
     data = _check_data(data, batch_size, seed)
     metric_fns = dict(metrics or {})
     has_validation, has_test = _held_out(data)
@@ -669,14 +675,18 @@ def fit(
             fused = _runs_fused(fused, net, fresh, x, mesh)
             engine = _compile(train_step, eval_step, batch_size, data, mesh, rules, fused)
         train_state = engine.place(train_state)
-        with bar, _graceful_interrupt(stop):
+        profiler = Profiler(profile, run_dir)
+        with bar, _graceful_interrupt(stop), profiler:
             for epoch in range(len(history), epochs):
                 start = time.perf_counter()
+                finished = int(history[-1]["step"]) if history else 0
+                profiler.before(finished, _epoch_length(data, batch_size))
                 train_state, step_metrics, finite, evaluated = engine.run_epoch(train_state, epoch)
                 # the epoch's one host sync
                 step_metrics, finite, evaluated, step = jax.device_get(
                     (step_metrics, finite, evaluated, train_state.step)
                 )
+                profiler.after(int(step))
                 if not finite.all():  # the state is the last good one: replay the failed step
                     failed = _Failed(epoch, finite, run.last_checkpoint())
                     raise _explain(engine, net, loss, train_step, train_state, failed)
@@ -758,6 +768,13 @@ def _check_streaming(streaming: Any, data: Dataset | Stream) -> Streaming:
             "test sources, and it has neither (jn.data.stream(train, val=..., test=...))"
         )
     return streaming
+
+
+def _epoch_length(data: Dataset | Stream, batch_size: int) -> int | None:
+    """The steps of an epoch, when known before it runs."""
+    if isinstance(data, Stream):
+        return pass_length(data)
+    return data.num_train // batch_size
 
 
 def _plateau_monitor(update: Update, monitor: str, names: list[str]) -> Update:
