@@ -151,6 +151,11 @@ def avg_pool(x, window, *, strides=None, padding="VALID"):
     return _pool(x, window, strides, padding, lambda values: sum(values) / len(values))
 
 
+def sum_pool(x, window, *, strides=None, padding="VALID"):
+    """The sum of the real entries of each window (padding adds nothing)."""
+    return _pool(x, window, strides, padding, sum)
+
+
 def global_avg_pool(x):
     """The mean over every spatial axis, per example and channel: (B, *spatial, C) -> (B, C)."""
     x = np.asarray(x, np.float64)

@@ -104,6 +104,25 @@ def rnn_reference(kind, **options):
     return lambda params, x: run(kind, params, x, **options)[0]
 
 
+def bidirectional_reference(forward_kind, backward_kind=None, *, combine="concat", **options):
+    """A contract reference for ``Bidirectional(RNN(<forward_kind>(H), **options),
+    RNN(<backward_kind>(H'), **options), combine=...)``: the forward pass, and the pass over
+    the sequence reversed in time with its outputs reversed back (a last output is not)."""
+
+    def reference(params, x):
+        forward = run(forward_kind, params["forward"], x, **options)[0]
+        backward = run(backward_kind or forward_kind, params["backward"], x[:, ::-1], **options)[0]
+        if backward.ndim == 3:
+            backward = backward[:, ::-1]
+        return (
+            np.concatenate([forward, backward], axis=-1)
+            if combine == "concat"
+            else forward + backward
+        )
+
+    return reference
+
+
 # ----------------------------------------------------------------------------- attention
 
 

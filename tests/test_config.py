@@ -80,6 +80,44 @@ def test_recurrent_cells_and_conv_arguments_round_trip():
     _same_init_and_outputs(conv, _through_json(conv), (2, 6, 6, 1))
 
 
+def test_bidirectional_and_the_new_layers_in_the_config():
+    """The format; each layer's round trip with its params and outputs runs in its contract."""
+    net = jn.serial(
+        jn.nn.Bidirectional(jn.nn.RNN(jn.nn.GRU(3)), jn.nn.RNN(jn.nn.LSTM(2)), combine="concat"),
+        jn.nn.GroupNorm(5, epsilon=1e-3),
+        jn.nn.GeluExact,
+        jn.nn.SumPool((2,), padding="SAME"),
+        jn.nn.RMSNorm(use_scale=False),
+        jn.nn.Selu,
+        jn.nn.Bidirectional(jn.nn.RNN(jn.nn.SimpleRNN(2), return_sequences=False), combine="sum"),
+    )
+    layers = jn.to_config(net)["net"]["arguments"]["layers"]
+    assert layers[0] == {  # combine="concat" is the default, so it is left out
+        "type": "nn.Bidirectional",
+        "arguments": {
+            "forward": {
+                "type": "nn.RNN",
+                "arguments": {"cell": {"type": "nn.GRU", "arguments": {"features": 3}}},
+            },
+            "backward": {
+                "type": "nn.RNN",
+                "arguments": {"cell": {"type": "nn.LSTM", "arguments": {"features": 2}}},
+            },
+        },
+    }
+    assert layers[1:6] == [
+        {"type": "nn.GroupNorm", "arguments": {"num_groups": 5, "epsilon": 1e-3}},
+        {"type": "nn.GeluExact"},
+        {"type": "nn.SumPool", "arguments": {"window": [2], "padding": "SAME"}},
+        {"type": "nn.RMSNorm", "arguments": {"use_scale": False}},
+        {"type": "nn.Selu"},
+    ]
+    assert "backward" not in layers[6]["arguments"]  # the same layer runs both ways
+    rebuilt = _through_json(net)
+    assert jn.to_config(rebuilt) == jn.to_config(net)
+    assert jn.output_shape(rebuilt, (None, 6, 4)) == (None, 2)
+
+
 def test_functions_of_jax_are_named_in_the_config():
     net = jn.serial(jn.nn.Activation(jnp.sin), jn.elementwise(jax.nn.silu, "silu"))
     layers = jn.to_config(net)["net"]["arguments"]["layers"]

@@ -1,4 +1,5 @@
-"""BatchNorm and LayerNorm: the contract, NumPy references for both modes, running statistics."""
+"""BatchNorm, LayerNorm, GroupNorm and RMSNorm: the contract, NumPy references (PyTorch's
+documented formulas for GroupNorm and RMSNorm), running statistics, every error message."""
 
 import re
 
@@ -10,12 +11,18 @@ import pytest
 
 import jaxnet as jn
 from jaxnet.nn.linear import Dense
-from jaxnet.nn.norm import BatchNorm, LayerNorm
+from jaxnet.nn.norm import BatchNorm, GroupNorm, LayerNorm, RMSNorm
 from tests import contract
 from tests.contract import Case
 
 EPS = 1e-5
 RANDOM = jn.nn.initializer("normal", stddev=1.0)  # random scale and bias, for the reference
+
+
+def exact(message: str) -> str:
+    """A pattern that matches ``message`` and nothing more."""
+    return f"(?m)^{re.escape(message)}$"  # (?m): under jit JAX appends a note after a newline
+
 
 # ----------------------------------------------------------------------------- references
 
@@ -77,6 +84,49 @@ def ref_layer_norm(params, x, epsilon=EPS):
     return out
 
 
+def torch_group_norm(x, num_groups, weight, bias, eps=EPS):
+    """``torch.nn.GroupNorm(num_groups, C, eps)`` on channels-first ``(N, C, *)``, as its
+    documentation writes it: each example's channels in ``num_groups`` groups, mean and biased
+    variance over a group's channels and positions, ε inside the square root, then a weight and
+    bias per channel."""
+    x = np.asarray(x, np.float64)
+    n, c = x.shape[:2]
+    out = np.empty_like(x)
+    size = c // num_groups
+    for i in range(n):
+        for g in range(num_groups):
+            group = x[i, g * size : (g + 1) * size]  # (C/G, *)
+            mean = group.mean()
+            var = ((group - mean) ** 2).mean()
+            out[i, g * size : (g + 1) * size] = (group - mean) / np.sqrt(var + eps)
+    affine = (1, c) + (1,) * (x.ndim - 2)
+    return out * np.reshape(weight, affine) + np.reshape(bias, affine)
+
+
+def ref_group_norm(num_groups, epsilon=EPS):
+    """GroupNorm channels last: PyTorch's formula on the input moved to channels first."""
+
+    def reference(params, x):
+        channels = x.shape[-1]
+        weight = np.asarray(params.get("scale", np.ones(channels)), np.float64)
+        bias = np.asarray(params.get("bias", np.zeros(channels)), np.float64)
+        y = torch_group_norm(np.moveaxis(x, -1, 1), num_groups, weight, bias, epsilon)
+        return np.moveaxis(y, 1, -1)
+
+    return reference
+
+
+def ref_rms_norm(params, x, epsilon=1e-6):
+    """``torch.nn.RMSNorm(C, eps)``: ``x / √(mean(x²) + ε) · weight``, row by row."""
+    x = np.asarray(x, np.float64)
+    weight = np.asarray(params.get("scale", np.ones(x.shape[-1])), np.float64)
+    out = np.empty_like(x)
+    for index in np.ndindex(*x.shape[:-1]):
+        row = x[index]
+        out[index] = row / np.sqrt(sum(v * v for v in row) / row.size + epsilon) * weight
+    return out
+
+
 def _always_training(layer: jn.Layer) -> jn.Layer:
     """The layer with train=True forced, so the contract checks the training path."""
 
@@ -106,6 +156,25 @@ EVAL_CASES = [
         LayerNorm(scale_init=RANDOM, bias_init=RANDOM),
         (2, 3, 4),
         ref_layer_norm,
+    ),
+    Case(
+        "group_norm_random_affine",
+        GroupNorm(2, scale_init=RANDOM, bias_init=RANDOM),
+        (2, 3, 2, 4),
+        ref_group_norm(2),
+        tolerance=1e-4,
+    ),
+    Case("rms_norm_random_scale", RMSNorm(scale_init=RANDOM), (2, 3, 4), ref_rms_norm),
+]
+
+# More settings, against the reference only (their code paths are the cases' above).
+REFERENCE_CASES = [
+    Case(  # one group per channel (instance normalization) on a sequence, a bias but no scale
+        "group_norm_instance_sequence_no_scale",
+        GroupNorm(3, use_scale=False, bias_init=RANDOM),
+        (2, 5, 3),
+        ref_group_norm(3),
+        tolerance=1e-4,
     ),
 ]
 
@@ -140,6 +209,12 @@ TRAIN_CASES = [
 @pytest.mark.parametrize("check", contract.CHECKS, ids=contract.CHECK_IDS)
 @pytest.mark.parametrize("case", EVAL_CASES, ids=[c.id for c in EVAL_CASES])
 def test_contract(case, check, key):
+    check(case, key)
+
+
+@pytest.mark.parametrize("check", contract.REFERENCE_CHECKS, ids=contract.REFERENCE_CHECK_IDS)
+@pytest.mark.parametrize("case", REFERENCE_CASES, ids=[c.id for c in REFERENCE_CASES])
+def test_more_settings_match_the_reference(case, check, key):
     check(case, key)
 
 
@@ -484,3 +559,165 @@ def test_layer_norm_apply_rejects_another_width(key):
         jn.ShapeError, match=re.escape("layer_norm: expected input (None, ..., None), got (7,)")
     ):
         bare.apply(params, state, jnp.ones((7,)))
+
+
+# ----------------------------------------------------------------------------- GroupNorm
+
+
+def test_group_norm_normalizes_each_group_of_each_example(key):
+    layer = GroupNorm(2)  # the contract case's shapes: its compiled operations are reused
+    _, params, state = layer.init(key, (2, 3, 2, 4))
+    assert jax.tree.map(jnp.shape, params) == {"scale": (4,), "bias": (4,)}
+    assert state == {}
+    x = 5.0 + 3.0 * jax.random.normal(jax.random.key(1), (2, 3, 2, 4))
+    y, new_state = layer.apply(params, state, x, train=True)  # the same in both modes
+    np.testing.assert_array_equal(y, layer.apply(params, state, x)[0])
+    groups = np.asarray(y).reshape(2, 6, 2, 2)  # (B, H·W, G, C/G)
+    np.testing.assert_allclose(groups.mean(axis=(1, 3)), np.zeros((2, 2)), atol=1e-5)
+    np.testing.assert_allclose(groups.var(axis=(1, 3)), np.ones((2, 2)), rtol=1e-3)
+    assert new_state == {}
+
+
+def test_group_norm_with_one_group_on_vectors_is_layer_norm(key):
+    """(N, C) inputs, as torch.nn.GroupNorm allows: one group is the whole example."""
+    x = jax.random.normal(jax.random.key(1), (4, 6))
+
+    @jax.jit  # one program for the three layers
+    def outputs(x):
+        return [
+            layer.apply({}, {}, x)[0]
+            for layer in (GroupNorm(1), LayerNorm(), GroupNorm(1, epsilon=1e-3))
+        ]
+
+    group, layer, loose = outputs(x)  # no params: scale 1, bias 0
+    np.testing.assert_allclose(group, layer, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loose, ref_group_norm(1, epsilon=1e-3)({}, x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"num_groups": 0}, ValueError, "group_norm: num_groups must be a positive int, got 0"),
+        (
+            {"num_groups": 2.0},
+            TypeError,
+            "group_norm: num_groups must be a positive int, got float 2.0",
+        ),
+        (
+            {"num_groups": True},
+            TypeError,
+            "group_norm: num_groups must be a positive int, got bool True",
+        ),
+        (
+            {"num_groups": 2, "epsilon": 0.0},
+            ValueError,
+            "group_norm: epsilon must be a positive number, got 0.0",
+        ),
+        (
+            {"num_groups": 2, "use_scale": 1},
+            TypeError,
+            "group_norm: use_scale must be a bool, got int 1",
+        ),
+        (
+            {"num_groups": 2, "use_bias": None},
+            TypeError,
+            "group_norm: use_bias must be a bool, got NoneType None",
+        ),
+        (
+            {"num_groups": 2, "bias_init": "zeros"},
+            TypeError,
+            "group_norm: bias_init must be an initializer, a function (key, shape, dtype) -> array such as jax.nn.initializers.ones, got str 'zeros'",
+        ),
+    ],
+)
+def test_group_norm_rejects_bad_hyperparameters(kwargs, error, message):
+    with pytest.raises(error, match=exact(message)):
+        GroupNorm(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        (
+            (2, 4, 4, 8),
+            "group_norm: channels must be divisible by num_groups=3, got input (2, 4, 4, 8)",
+        ),
+        (
+            (2, 2),
+            "group_norm: channels must be divisible by num_groups=3, got input (2, 2)",
+        ),
+        (
+            (6,),
+            "group_norm: needs inputs (batch, ..., channels) with a known number of channels, got (6,)",
+        ),
+        (
+            (2, None),
+            "group_norm: needs inputs (batch, ..., channels) with a known number of channels, got (2, None)",
+        ),
+    ],
+)
+def test_group_norm_init_rejects_bad_input_shapes(shape, message, key):
+    with pytest.raises(jn.ShapeError, match=exact(message)):
+        GroupNorm(3).init(key, shape)
+
+
+def test_group_norm_apply_rejects_another_channel_count_with_the_path(key):
+    net = jn.serial(GroupNorm(2))
+    _, params, state = net.init(key, (2, 5, 4))
+    message = "serial/group_norm_0: expected input (None, ..., 4), got (2, 5, 6)"
+    with pytest.raises(jn.ShapeError, match=exact(message)):
+        jax.jit(lambda x: net.apply(params, state, x)[0])(jnp.ones((2, 5, 6)))
+    bare = GroupNorm(2, use_scale=False, use_bias=False)  # no params: any even channel count
+    assert bare.apply({}, {}, jnp.ones((2, 6)))[0].shape == (2, 6)
+    message = "group_norm: channels must be divisible by num_groups=2, got input (2, 5)"
+    with pytest.raises(jn.ShapeError, match=exact(message)):
+        bare.apply({}, {}, jnp.ones((2, 5)))
+
+
+# ----------------------------------------------------------------------------- RMSNorm
+
+
+def test_rms_norm_gives_each_row_a_unit_root_mean_square(key):
+    layer = RMSNorm()  # the contract case's shapes: its compiled operations are reused
+    _, params, state = layer.init(key, (None, 3, 4))
+    assert jax.tree.map(jnp.shape, params) == {"scale": (4,)}  # no bias
+    x = 3.0 + 2.0 * jax.random.normal(jax.random.key(1), (2, 3, 4))
+    y, new_state = layer.apply(params, state, x, train=True)
+    np.testing.assert_allclose(jnp.sqrt(jnp.mean(y**2, axis=-1)), 1.0, rtol=1e-5)
+    assert float(jnp.abs(y.mean(-1)).min()) > 0.1  # the mean is kept, not subtracted
+    assert new_state == {}
+    bare = RMSNorm(use_scale=False, epsilon=0.5)  # no params: any width
+    assert bare.init(key, (2, 3))[1] == {}
+    y = bare.apply({}, {}, x)[0]
+    np.testing.assert_allclose(y, ref_rms_norm({}, x, epsilon=0.5), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"epsilon": -1.0}, ValueError, "rms_norm: epsilon must be a positive number, got -1.0"),
+        ({"epsilon": "1e-6"}, TypeError, "rms_norm: epsilon must be a number, got str '1e-6'"),
+        ({"use_scale": "no"}, TypeError, "rms_norm: use_scale must be a bool, got str 'no'"),
+        (
+            {"scale_init": 1},
+            TypeError,
+            "rms_norm: scale_init must be an initializer, a function (key, shape, dtype) -> array such as jax.nn.initializers.ones, got int 1",
+        ),
+    ],
+)
+def test_rms_norm_rejects_bad_hyperparameters(kwargs, error, message):
+    with pytest.raises(error, match=exact(message)):
+        RMSNorm(**kwargs)
+
+
+def test_rms_norm_rejects_bad_input_shapes(key):
+    message = (
+        "rms_norm: needs inputs (batch, ..., features) with a known number of features, got (4,)"
+    )
+    with pytest.raises(jn.ShapeError, match=exact(message)):
+        RMSNorm().init(key, (4,))
+    net = jn.serial(RMSNorm())
+    _, params, state = net.init(key, (2, 3))
+    message = "serial/rms_norm_0: expected input (None, ..., 3), got (2, 4)"
+    with pytest.raises(jn.ShapeError, match=exact(message)):
+        net.apply(params, state, jnp.ones((2, 4)))

@@ -1,4 +1,4 @@
-"""MaxPool, AvgPool and GlobalAvgPool: the layer contract, padding rules, and every error message."""
+"""MaxPool, AvgPool, SumPool and GlobalAvgPool: the layer contract, padding rules, and every error message."""
 
 import re
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jaxnet as jn
-from jaxnet.nn.pooling import AvgPool, GlobalAvgPool, MaxPool
+from jaxnet.nn.pooling import AvgPool, GlobalAvgPool, MaxPool, SumPool
 from tests import contract
 from tests import references_conv as ref_conv
 from tests.contract import Case
@@ -20,6 +20,10 @@ def _max(window, **settings):
 
 def _avg(window, **settings):
     return lambda p, x: ref_conv.avg_pool(x, window, **settings)
+
+
+def _sum(window, **settings):
+    return lambda p, x: ref_conv.sum_pool(x, window, **settings)
 
 
 def _global(p, x):
@@ -57,6 +61,12 @@ CASES = [
         (2, 6, 2),
         _avg((3,), strides=2, padding=((2, 1),)),
     ),
+    _case(
+        "sum_pool2d_same_overlapping",
+        SumPool((2, 2), strides=1, padding="SAME"),
+        (2, 4, 4, 2),
+        _sum((2, 2), strides=1, padding="SAME"),
+    ),
     _case("global_avg_pool2d", GlobalAvgPool, (2, 3, 4, 2), _global),
 ]
 
@@ -76,6 +86,13 @@ REFERENCE_CASES = [
         AvgPool((2, 3), strides=(1, 2), padding="SAME"),
         (2, 4, 5, 1),
         _avg((2, 3), strides=(1, 2), padding="SAME"),
+    ),
+    _case("sum_pool1d", SumPool((3,)), (2, 7, 2), _sum((3,))),
+    _case(
+        "sum_pool1d_explicit_padding_strides",
+        SumPool((3,), strides=2, padding=((2, 1),)),
+        (2, 6, 2),
+        _sum((3,), strides=2, padding=((2, 1),)),
     ),
     _case("global_avg_pool1d", GlobalAvgPool, (2, 5, 3), _global),
     _case("global_avg_pool3d", GlobalAvgPool, (2, 2, 3, 2, 1), _global),
@@ -116,6 +133,32 @@ def test_avg_pool_does_not_count_padding():
     )
 
 
+@pytest.mark.parametrize(
+    ("window", "strides"), [((2, 2), None), ((3, 2), (1, 2))], ids=["tiling", "overlapping"]
+)
+def test_sum_pool_is_avg_pool_times_the_window_size_on_valid_padding(window, strides):
+    x = _normal(None, (2, 5, 6, 3))
+    summed = _pool(SumPool(window, strides=strides), x)
+    averaged = _pool(AvgPool(window, strides=strides), x)
+    np.testing.assert_allclose(summed, averaged * np.prod(window), rtol=1e-6, atol=1e-6)
+
+
+def test_sum_pool_same_padding_sums_the_real_entries_only():
+    ones = np.ones((1, 5, 5, 1), np.float32)
+    y = _pool(SumPool((2, 2), padding="SAME"), ones)[0, :, :, 0]  # windows at 0, 2, 4 per axis
+    np.testing.assert_array_equal(y, [[4, 4, 2], [4, 4, 2], [2, 2, 1]])
+    np.testing.assert_array_equal(
+        _pool(SumPool((2,), padding="SAME"), [[[1.0], [3.0], [8.0]]])[0, :, 0], [4.0, 8.0]
+    )
+
+
+def test_sum_pool_keeps_integer_inputs():
+    x = np.arange(-8, 8, dtype=np.int32).reshape(1, 4, 4, 1)
+    y = _pool(SumPool((3, 3), strides=2, padding="SAME"), x)
+    assert y.dtype == jnp.int32
+    np.testing.assert_array_equal(y, ref_conv.sum_pool(x, (3, 3), strides=2, padding="SAME"))
+
+
 def test_max_pool_padding_never_wins_even_over_negative_inputs():
     x = -1.0 - np.arange(9.0, dtype=np.float32).reshape(1, 3, 3, 1)
     y = _pool(MaxPool((2, 2), strides=1, padding=1), x)
@@ -143,6 +186,7 @@ def test_max_pool_gradient_goes_to_the_largest_entry():
         (MaxPool((2, 2)), (None, None, 7, None), (None, None, 3, None)),
         (AvgPool((3,), strides=2, padding="SAME"), (-1, 7, 2), (None, 4, 2)),
         (AvgPool((2, 2), strides=1), (2, 3, 3, 1), (2, 2, 2, 1)),
+        (SumPool((2, 2), padding="SAME"), (None, 5, None, 3), (None, 3, None, 3)),
         (GlobalAvgPool, (None, 8, 8, 16), (None, 16)),
         (GlobalAvgPool, (None, None, 5, None), (None, None)),
     ],
@@ -152,7 +196,7 @@ def test_output_shapes(layer, input_shape, expected):
 
 
 def test_pooling_layers_have_no_params_or_state(key):
-    for layer in (MaxPool((2,)), AvgPool((2,)), GlobalAvgPool):
+    for layer in (MaxPool((2,)), AvgPool((2,)), SumPool((2,)), GlobalAvgPool):
         assert layer.init(key, (2, 4, 3))[1:] == ({}, {})
 
 
@@ -226,6 +270,21 @@ SMALLER = "padding must be smaller than the window on each side (a window of pad
             f"avg_pool: {SMALLER}, got padding ((2, 0),) for window (2,)",
         ),
         (
+            lambda: SumPool(3),
+            TypeError,
+            f"sum_pool: window must be a tuple of positive ints, {WINDOW_HINT}, got int 3",
+        ),
+        (
+            lambda: SumPool((2,), strides=(1, 1)),
+            ValueError,
+            "sum_pool: strides must be a positive int or a tuple of 1 positive ints, got (1, 1)",
+        ),
+        (
+            lambda: SumPool((2, 2), padding=(2, 0)),
+            ValueError,
+            f"sum_pool: {SMALLER}, got padding ((2, 2), (0, 0)) for window (2, 2)",
+        ),
+        (
             lambda: MaxPool((3, 2), padding=2),
             ValueError,
             f"max_pool: {SMALLER}, got padding ((2, 2), (2, 2)) for window (3, 2)",
@@ -287,6 +346,11 @@ def test_bad_input_shapes_fail_at_init(key, layer, input_shape, message):
             "serial/avg_pool_0: window (3,), which does not fit in the padded input (2,); got input (2, 2, 3) with padding ((0, 0),)",
         ),
         (
+            SumPool((2, 2)),
+            (2, 1, 4, 3),
+            "serial/sum_pool_0: window (2, 2), which does not fit in the padded input (1, 4); got input (2, 1, 4, 3) with padding ((0, 0), (0, 0))",
+        ),
+        (
             GlobalAvgPool,
             (2, 3),
             "serial/global_avg_pool_0: expected input (batch, *spatial, channels) with at least one spatial axis, got (2, 3)",
@@ -309,3 +373,4 @@ def test_references_agree_on_a_hand_computed_example():
     np.testing.assert_array_equal(ref_conv.avg_pool(x, (2,), padding="SAME")[0, :, 0], [1.5, 6.0])
     np.testing.assert_array_equal(ref_conv.max_pool(x, (2,), strides=1)[0, :, 0], [2.0, 6.0])
     np.testing.assert_array_equal(ref_conv.global_avg_pool(x), [[3.0]])
+    np.testing.assert_array_equal(ref_conv.sum_pool(x, (2,), padding="SAME")[0, :, 0], [3.0, 6.0])

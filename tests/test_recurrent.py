@@ -1,4 +1,5 @@
-"""Recurrent cells and the RNN layer: the layer contract, masks, PyTorch's layout, errors."""
+"""Recurrent cells, the RNN layer and Bidirectional: the layer contract, masks, PyTorch's layout,
+errors."""
 
 import re
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 import jaxnet as jn
-from jaxnet.nn.recurrent import GRU, LSTM, RNN, Cell, SimpleRNN, scan_cell
+from jaxnet.nn.recurrent import GRU, LSTM, RNN, Bidirectional, Cell, SimpleRNN, scan_cell
 from tests import contract
 from tests import references_recurrent as ref
 from tests.contract import Case
@@ -43,11 +44,36 @@ def _cases() -> list[Case]:
     return cases
 
 
-CASES = _cases()
+BIDIRECTIONAL_CASES = [
+    Case(
+        "bidirectional_lstm",
+        Bidirectional(RNN(LSTM(3))),
+        SHAPE,
+        ref.bidirectional_reference("lstm"),
+    ),
+]
+# Other settings, against the NumPy reference only: their gradients, jit and vmap go through
+# the same flips and RNNs as the case above.
+BIDIRECTIONAL_REFERENCE_CASES = [
+    Case(
+        "bidirectional_gru_last_sum",
+        Bidirectional(RNN(GRU(3), return_sequences=False), combine="sum"),
+        SHAPE,
+        ref.bidirectional_reference("gru", combine="sum", return_sequences=False),
+    ),
+    Case(
+        "bidirectional_two_cells",
+        Bidirectional(RNN(SimpleRNN(2)), RNN(GRU(3))),
+        SHAPE,
+        ref.bidirectional_reference("simple_rnn", "gru"),
+    ),
+]
+CASES = _cases() + BIDIRECTIONAL_CASES
 # Finite differences of second order through lax.scan take XLA 10-20 s to compile per case on
 # CPU, whatever the sizes, so they run for each cell once. The reverse and last-output variants
 # differ only in lax.scan's `reverse` flag and an index, and pass every other check (grad
-# included) plus the NumPy reference.
+# included) plus the NumPy reference. Bidirectional adds flips and a concatenation (or a sum)
+# around two RNNs whose gradients the cells' cases check; it passes every other check.
 FINITE_DIFFERENCE_CASES = ("simple_rnn", "lstm", "gru")
 CONTRACT = [
     pytest.param(case, check, id=f"{case.id}-{check_id}")
@@ -59,6 +85,14 @@ CONTRACT = [
 
 @pytest.mark.parametrize(("case", "check"), CONTRACT)
 def test_contract(case, check, key):
+    check(case, key)
+
+
+@pytest.mark.parametrize("check", contract.REFERENCE_CHECKS, ids=contract.REFERENCE_CHECK_IDS)
+@pytest.mark.parametrize(
+    "case", BIDIRECTIONAL_REFERENCE_CASES, ids=[c.id for c in BIDIRECTIONAL_REFERENCE_CASES]
+)
+def test_more_bidirectional_settings_match_the_reference(case, check, key):
     check(case, key)
 
 
@@ -314,6 +348,67 @@ def test_bidirectional_with_parallel(key):
     )
 
 
+# ----------------------------------------------------------------------------- Bidirectional
+
+
+def test_bidirectional_is_the_two_layers_run_by_hand(key):
+    """The forward pass, beside the backward layer's pass over the reversed sequence, its
+    outputs reversed back; the same as the parallel idiom with reverse=True."""
+    rnn = RNN(LSTM(3))
+    layer = Bidirectional(rnn)
+    out_shape, params, state = layer.init(key, SHAPE)
+    assert out_shape == (2, 4, 6) and state == {}
+    assert sorted(params) == ["backward", "forward"]
+    assert jax.tree.map(jnp.shape, params["backward"]) == jax.tree.map(jnp.shape, params["forward"])
+    assert not np.allclose(params["forward"]["w_i"], params["backward"]["w_i"])  # two inits
+    x = jax.random.normal(jax.random.key(1), SHAPE)
+    run = jax.jit(lambda net, params, x: net.apply(params, {}, x)[0], static_argnums=0)
+    forward = run(rnn, params["forward"], x)
+    backward = run(rnn, params["backward"], x[:, ::-1])[:, ::-1]
+    y = run(layer, params, x)
+    np.testing.assert_allclose(y, jnp.concatenate([forward, backward], -1), rtol=1e-6, atol=1e-7)
+    both_ways = jn.parallel(rnn, RNN(LSTM(3), reverse=True))
+    renamed = {"lstm_0": params["forward"], "lstm_1": params["backward"]}
+    np.testing.assert_allclose(run(both_ways, renamed, x), y, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("return_sequences", [True, False], ids=["sequences", "last"])
+def test_bidirectional_masks_both_directions(return_sequences, key):
+    """With a mask, the backward direction is RNN(reverse=True) with that mask: padded steps
+    are skipped both ways and output zeros; a right-padded sequence is read back from its last
+    real step."""
+    layer = Bidirectional(RNN(GRU(3), return_sequences=return_sequences))
+    x = jax.random.normal(jax.random.key(1), (*MASK.shape, 3))  # (8, 4, 3)
+    _, params, state = layer.init(key, x.shape)
+    y, _ = jax.jit(layer.apply)(params, state, (x, jnp.asarray(MASK)))
+    options = {"mask": MASK, "return_sequences": return_sequences}
+    forward, _ = ref.run("gru", params["forward"], x, **options)
+    backward, _ = ref.run("gru", params["backward"], x, reverse=True, **options)
+    np.testing.assert_allclose(y, np.concatenate([forward, backward], -1), rtol=2e-5, atol=2e-6)
+
+
+def test_bidirectional_in_a_network_names_its_directions(key):
+    net = jn.serial(Bidirectional(RNN(SimpleRNN(2)), RNN(GRU(3))), jn.nn.Dense(1))
+    out_shape, params, _ = net.init(key, (None, None, 3))
+    assert out_shape == (None, None, 1)
+    assert jax.tree.map(jnp.shape, params["bidirectional_0"]) == {
+        "forward": {"w_i": (3, 2), "w_h": (2, 2), "b": (2,)},
+        "backward": {"w_i": (3, 9), "w_h": (3, 9), "b_i": (9,), "b_h": (9,)},
+    }
+    table = jn.summary(net, (1, 4, 3), show=False)
+    assert "serial/bidirectional_0/forward" in table and "serial/bidirectional_0/backward" in table
+    x = jnp.ones((1, 4, 3))
+    found = jn.intermediates(net, params, {}, x)
+    assert list(found)[:3] == [
+        "serial/bidirectional_0/forward",
+        "serial/bidirectional_0/backward",
+        "serial/bidirectional_0",
+    ]
+    np.testing.assert_array_equal(
+        found["serial/bidirectional_0"][..., 2:], found["serial/bidirectional_0/backward"][:, ::-1]
+    )
+
+
 # ----------------------------------------------------------------------------- errors
 
 
@@ -384,6 +479,51 @@ def test_constructor_errors(build, error, message):
 
 
 @pytest.mark.parametrize(
+    ("build", "error", "message"),
+    [
+        (
+            lambda: Bidirectional(LSTM(3)),
+            TypeError,
+            "bidirectional: forward must be a jaxnet Layer such as RNN(LSTM(8)), got Cell 'lstm'; wrap it: RNN(cell)",
+        ),
+        (
+            lambda: Bidirectional(RNN(LSTM(3)), GRU(3)),
+            TypeError,
+            "bidirectional: backward must be a jaxnet Layer such as RNN(LSTM(8)), got Cell 'gru'; wrap it: RNN(cell)",
+        ),
+        (
+            lambda: Bidirectional(RNN),
+            TypeError,
+            "bidirectional: forward must be a jaxnet Layer such as RNN(LSTM(8)), got function (did you pass a constructor without calling it?)",
+        ),
+        (
+            lambda: Bidirectional(RNN(GRU(3)), 3),
+            TypeError,
+            "bidirectional: backward must be a jaxnet Layer such as RNN(LSTM(8)), got int",
+        ),
+        (
+            lambda: Bidirectional(RNN(GRU(3)), combine="mean"),
+            ValueError,
+            "bidirectional: combine must be one of ('concat', 'sum'), got 'mean'",
+        ),
+        (
+            lambda: Bidirectional(RNN(GRU(3)), RNN(GRU(3), reverse=True)),
+            ValueError,
+            "bidirectional: backward is an RNN with reverse=True; pass it without reverse, since Bidirectional reverses the sequence for the backward layer itself",
+        ),
+        (
+            lambda: Bidirectional(RNN(GRU(3), reverse=True)),
+            ValueError,
+            "bidirectional: forward is an RNN with reverse=True; pass it without reverse, since Bidirectional reverses the sequence for the backward layer itself",
+        ),
+    ],
+)
+def test_bidirectional_constructor_errors(build, error, message):
+    with pytest.raises(error, match=exact(message)):
+        build()
+
+
+@pytest.mark.parametrize(
     ("shape", "message"),
     [
         ((2, 3), "lstm: expected input (batch, time, features) with known features, got (2, 3)"),
@@ -400,6 +540,77 @@ def test_constructor_errors(build, error, message):
 def test_init_rejects_inputs_that_are_not_sequences(shape, message, key):
     with pytest.raises(jn.ShapeError, match=exact(message)):
         RNN(LSTM(4)).init(key, shape)
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape", "message"),
+    [
+        (
+            Bidirectional(RNN(GRU(2))),
+            (2, 3),
+            "bidirectional: expected input (batch, time, features), got (2, 3)",
+        ),
+        (
+            Bidirectional(RNN(GRU(2)), RNN(GRU(2), return_sequences=False)),
+            (2, 5, 3),
+            "bidirectional: combine='concat' needs all but the last axis equal; the forward layer gives (2, 5, 2), the backward layer (2, 2)",
+        ),
+        (
+            Bidirectional(RNN(GRU(2)), RNN(GRU(3)), combine="sum"),
+            (2, 5, 3),
+            "bidirectional: combine='sum' needs equal shapes; the forward layer gives (2, 5, 2), the backward layer (2, 5, 3)",
+        ),
+        (
+            Bidirectional(jn.nn.Reshape((5, 3, 1))),
+            (2, 5, 3),
+            "bidirectional: the forward layer must map (batch, time, features) to (batch, time, H) or (batch, H), but maps (2, 5, 3) to (2, 5, 3, 1)",
+        ),
+        (
+            Bidirectional(RNN(GRU(2)), jn.nn.Reshape((3, 5))),
+            (2, 5, 3),
+            "bidirectional: the backward layer must map (batch, time, features) to (batch, time, H) or (batch, H), but maps (2, 5, 3) to (2, 3, 5)",
+        ),
+    ],
+)
+def test_bidirectional_init_rejects_shapes_it_cannot_run(layer, shape, message, key):
+    with pytest.raises(jn.ShapeError, match=exact(message)):
+        layer.init(key, shape)
+
+
+def test_bidirectional_errors_carry_the_direction_in_the_path(key):
+    net = jn.serial(Bidirectional(RNN(LSTM(2))))
+    with pytest.raises(
+        jn.ShapeError,
+        match=exact(
+            "serial/bidirectional_0/forward: expected input (batch, time, features) with known features, got (2, 5, None)"
+        ),
+    ):
+        net.init(key, (2, 5, None))
+    _, params, state = net.init(key, (2, 5, 3))
+    with pytest.raises(
+        jn.ShapeError,
+        match=exact(
+            "serial/bidirectional_0/forward: expected input (batch, time, 3), got (2, 5, 4)"
+        ),
+    ):
+        jax.jit(net.apply)(params, state, jnp.ones((2, 5, 4)))
+    with pytest.raises(
+        jn.ShapeError,
+        match=exact("serial/bidirectional_0: expected input (batch, time, features), got (2, 3)"),
+    ):
+        net.apply(params, state, jnp.ones((2, 3)))
+    with pytest.raises(
+        jn.ShapeError,
+        match=exact(
+            "serial/bidirectional_0: expected mask (2, 5) (the input's batch and time axes), got (2, 4)"
+        ),
+    ):
+        net.apply(params, state, (jnp.ones((2, 5, 3)), jnp.ones((2, 4), bool)))
+    with pytest.raises(
+        TypeError,
+        match=exact("bidirectional: mask must be a bool array (True = real step), got float32"),
+    ):
+        net.apply(params, state, (jnp.ones((2, 5, 3)), jnp.ones((2, 5))))
 
 
 def test_init_error_carries_the_path(key):

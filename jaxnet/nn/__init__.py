@@ -4,9 +4,11 @@ from jaxnet.nn.activations import (
     Activation,
     Elu,
     Gelu,
+    GeluExact,
     LeakyRelu,
     LogSoftmax,
     Relu,
+    Selu,
     Sigmoid,
     Softmax,
     Softplus,
@@ -19,9 +21,9 @@ from jaxnet.nn.dropout import Dropout
 from jaxnet.nn.embedding import Embedding, PositionEmbedding
 from jaxnet.nn.initializers import NamedInitializer, initializer
 from jaxnet.nn.linear import Dense, Flatten, Identity, Reshape
-from jaxnet.nn.norm import BatchNorm, LayerNorm
-from jaxnet.nn.pooling import AvgPool, GlobalAvgPool, MaxPool
-from jaxnet.nn.recurrent import GRU, LSTM, RNN, Cell, SimpleRNN, scan_cell
+from jaxnet.nn.norm import BatchNorm, GroupNorm, LayerNorm, RMSNorm
+from jaxnet.nn.pooling import AvgPool, GlobalAvgPool, MaxPool, SumPool
+from jaxnet.nn.recurrent import GRU, LSTM, RNN, Bidirectional, Cell, SimpleRNN, scan_cell
 
 __all__ = [
     "GRU",
@@ -30,6 +32,7 @@ __all__ = [
     "Activation",
     "AvgPool",
     "BatchNorm",
+    "Bidirectional",
     "Cell",
     "Conv",
     "ConvTranspose",
@@ -39,7 +42,9 @@ __all__ = [
     "Embedding",
     "Flatten",
     "Gelu",
+    "GeluExact",
     "GlobalAvgPool",
+    "GroupNorm",
     "Identity",
     "LayerNorm",
     "LeakyRelu",
@@ -48,12 +53,15 @@ __all__ = [
     "MultiHeadAttention",
     "NamedInitializer",
     "PositionEmbedding",
+    "RMSNorm",
     "Relu",
     "Reshape",
+    "Selu",
     "Sigmoid",
     "SimpleRNN",
     "Softmax",
     "Softplus",
+    "SumPool",
     "Swish",
     "Tanh",
     "initializer",

@@ -14,10 +14,17 @@ Softmax      σᵢ = eᵃⁱ / Σⱼ eᵃʲ (last axis)         ∂σᵢ/∂aⱼ
 ``Softmax`` turns the lecture's ``a = [-0.21, 0.47, 1.72]`` into ``[0.1, 0.2, 0.7]`` (rounded).
 Each layer has no parameters and keeps its input's shape. For a variant with other constants,
 wrap any function: ``jn.nn.Activation(functools.partial(jax.nn.leaky_relu, negative_slope=0.2))``.
+
+GELU comes in two ready forms, because libraries disagree on the default: ``Gelu`` is
+``jax.nn.gelu``'s tanh approximation (Flax's default, BERT's and GPT-2's), ``GeluExact`` is
+``a·Φ(a)`` with the normal CDF ``Φ`` computed through ``erf`` (PyTorch's ``nn.GELU()`` and
+Keras's default). They differ by less than 5·10⁻⁴; run a model with the form it was trained
+with. Both are ready layers (no call), like every activation here.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -66,7 +73,19 @@ LeakyRelu = described_instance("nn.LeakyRelu", elementwise(jax.nn.leaky_relu, "l
 Elu = described_instance("nn.Elu", elementwise(jax.nn.elu, "elu"))
 """a for a > 0, eᵃ − 1 otherwise; range (−1, ∞)."""
 Gelu = described_instance("nn.Gelu", elementwise(jax.nn.gelu, "gelu"))
-"""a·Φ(a) in jax.nn's tanh approximation, as in BERT and GPT-2."""
+"""a·Φ(a) in jax.nn's tanh approximation, as in BERT and GPT-2:
+``0.5·a·(1 + tanh(√(2/π)·(a + 0.044715·a³)))``. For the exact form use ``GeluExact``."""
+GeluExact = described_instance(
+    "nn.GeluExact", elementwise(functools.partial(jax.nn.gelu, approximate=False), "gelu_exact")
+)
+"""a·Φ(a) exactly, ``Φ(a) = (1 + erf(a/√2))/2`` the standard normal CDF: PyTorch's ``nn.GELU()``
+and Keras's ``gelu``; within 5·10⁻⁴ of the tanh approximation ``Gelu``. Derivative
+``Φ(a) + a·φ(a)``."""
+Selu = described_instance("nn.Selu", elementwise(jax.nn.selu, "selu"))
+"""λ·a for a > 0, λ·α·(eᵃ − 1) otherwise, with α ≈ 1.6732632423543772 and λ ≈ 1.0507009873554805
+(Klambauer et al., 2017): the constants for which a standard normal input gives an output of mean
+0 and variance 1, so a deep stack of ``Dense`` layers with their default LeCun-normal init keeps
+its activations normalized ("self-normalizing"). Range (−λα, ∞) ≈ (−1.7581, ∞)."""
 Softplus = described_instance("nn.Softplus", elementwise(jax.nn.softplus, "softplus"))
 """log(1 + eᵃ), a smooth ReLU with range (0, ∞) and derivative σ(a)."""
 Swish = described_instance("nn.Swish", elementwise(jax.nn.swish, "swish"))

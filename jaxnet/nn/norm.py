@@ -1,11 +1,13 @@
-"""Normalization layers: ``BatchNorm`` (with running statistics in ``state``) and ``LayerNorm``.
+"""Normalization layers: ``BatchNorm`` (with running statistics in ``state``), ``LayerNorm``,
+``GroupNorm`` and ``RMSNorm``.
 
-Both compute ``y = (x − μ) / √(σ² + ε) · scale + bias``; they differ in which entries share
-``μ`` and ``σ²``. BatchNorm averages over every axis but the feature axis (the batch and, for
-images, height and width), so an example's output depends on the rest of its batch while
-training; LayerNorm averages over the features of each example alone. Variances are *biased*
-(divided by the number of entries, not that minus one), as in Flax, Haiku and PyTorch's
-normalization itself.
+The first three compute ``y = (x − μ) / √(σ² + ε) · scale + bias``; they differ in which entries
+share ``μ`` and ``σ²``. BatchNorm averages over every axis but the feature axis (the batch and,
+for images, height and width), so an example's output depends on the rest of its batch while
+training; LayerNorm averages over the features of each example alone; GroupNorm over the
+positions and one group of channels of each example. Variances are *biased* (divided by the
+number of entries, not that minus one), as in Flax, Haiku and PyTorch's normalization itself.
+RMSNorm skips the mean: ``y = x / √(mean(x²) + ε) · scale``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from jaxnet.nn._checks import (
     flag,
     fraction,
     initializer,
+    positive_int,
     positive_number,
 )
 
@@ -335,3 +338,175 @@ def LayerNorm(
         return _affine(y, params, (1,) * (x.ndim - 1) + (x.shape[-1],)), state
 
     return Layer(init, apply, "layer_norm")
+
+
+# ------------------------------------------------------------- GroupNorm
+
+
+def _group_norm_channels(shape: Shape, num_groups: int) -> int:
+    """The channel count ``C`` of ``shape`` (its last axis), or a ShapeError if it is unknown
+    or not a multiple of ``num_groups``."""
+    channels = shape[-1]
+    if len(shape) < 2 or channels is None:
+        raise ShapeError(
+            f"needs inputs (batch, ..., channels) with a known number of channels, "
+            f"got {format_shape(shape)}",
+            root="group_norm",
+        )
+    if channels % num_groups:
+        raise ShapeError(
+            f"channels must be divisible by num_groups={num_groups}, got input "
+            f"{format_shape(shape)}",
+            root="group_norm",
+        )
+    return channels
+
+
+@described("nn.GroupNorm")
+def GroupNorm(
+    num_groups: int,
+    *,
+    epsilon: float = 1e-5,
+    use_scale: bool = True,
+    use_bias: bool = True,
+    scale_init: Initializer = ONES,
+    bias_init: Initializer = ZEROS,
+) -> Layer:
+    """Group normalization (Wu & He, 2018): normalize each example over groups of channels.
+
+    The ``C`` channels (the last axis) are cut into ``num_groups`` groups of ``C / num_groups``
+    consecutive channels. For each example and group, ``μ`` and ``σ²`` are the mean and biased
+    variance over the group's channels at every position (height, width, time...), and
+    ``y = (x − μ)/√(σ² + ε) · scale + bias`` with a ``scale`` and ``bias`` per channel. This is
+    ``torch.nn.GroupNorm``'s formula, channels last. Nothing depends on the rest of the batch,
+    so small batches are fine, ``train`` changes nothing and there is no state.
+    ``num_groups=1`` normalizes all of an example at once (LayerNorm over every non-batch
+    axis); ``num_groups=C`` normalizes each channel alone (instance normalization).
+
+    Params are ``{"scale": (C,), "bias": (C,)}``, starting at ones and zeros (pure
+    normalization). ``epsilon=1e-5`` follows PyTorch (Flax uses ``1e-6``). There is no default
+    ``num_groups``: Flax's 32 needs at least 32 channels, and the right number depends on the
+    width. Statistics are computed in at least float32.
+
+    Args:
+      num_groups: the number of groups, a positive int that divides the channels.
+      epsilon: added to the variance before the square root, a positive number.
+      use_scale: multiply by a learned ``scale``; without it there is no ``"scale"`` param.
+      use_bias: add a learned ``bias``; without it there is no ``"bias"`` param.
+      scale_init: initializer of ``scale``.
+      bias_init: initializer of ``bias``.
+
+    Returns:
+      A layer mapping ``(B, ..., C)`` to the same shape.
+
+    Raises:
+      TypeError, ValueError: at construction, for a hyperparameter of the wrong type or value.
+      ShapeError: at ``init`` or trace time, if the input has no axis besides the batch, ``C``
+        is unknown or not divisible by ``num_groups``, or ``C`` differs from the one at
+        ``init``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxnet.nn.norm import GroupNorm
+      >>> layer = GroupNorm(2)
+      >>> shape, params, state = layer.init(jax.random.key(0), (2, 8, 8, 4))
+      >>> shape, params["scale"].shape, state
+      ((2, 8, 8, 4), (4,), {})
+    """
+    num_groups = positive_int(num_groups, layer="group_norm", argument="num_groups")
+    epsilon = positive_number(epsilon, layer="group_norm", argument="epsilon")
+    use_scale = flag(use_scale, layer="group_norm", argument="use_scale")
+    use_bias = flag(use_bias, layer="group_norm", argument="use_bias")
+    inits = tuple(
+        initializer(init, layer="group_norm", argument=name)
+        for name, init in (("scale_init", scale_init), ("bias_init", bias_init))
+    )
+
+    def init(key: Array, input_shape: Sequence[int | None]) -> tuple[Shape, Params, State]:
+        shape = as_shape(input_shape, layer="group_norm")
+        channels = _group_norm_channels(shape, num_groups)
+        return shape, _affine_params(key, channels, use_scale, use_bias, inits), {}
+
+    def apply(
+        params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
+    ) -> tuple[Array, State]:
+        widths = [p.shape[0] for p in params.values()]  # without params any width is fine
+        expect_shape(x, (None, ..., widths[0] if widths else None), layer="group_norm")
+        channels = _group_norm_channels(tuple(x.shape), num_groups)
+        grouped = x.reshape(*x.shape[:-1], num_groups, channels // num_groups)  # (B, ..., G, C/G)
+        reduced = (*range(1, x.ndim - 1), x.ndim)  # every axis but the batch and the group
+        stats_x = grouped.astype(_stats_dtype(x))
+        mean = jnp.mean(stats_x, axis=reduced, keepdims=True)  # (B, 1, ..., G, 1)
+        var = jnp.var(stats_x, axis=reduced, keepdims=True)  # (B, 1, ..., G, 1), biased
+        y = _normalize(grouped, mean, var, epsilon).reshape(x.shape)  # (B, ..., C)
+        return _affine(y, params, (1,) * (x.ndim - 1) + (channels,)), state
+
+    return Layer(init, apply, "group_norm")
+
+
+# ------------------------------------------------------------- RMSNorm
+
+
+@described("nn.RMSNorm")
+def RMSNorm(
+    *, epsilon: float = 1e-6, use_scale: bool = True, scale_init: Initializer = ONES
+) -> Layer:
+    """Root-mean-square normalization (Zhang & Sennrich, 2019): rescale each example's last axis.
+
+    ``y = x / √(mean(x²) + ε) · scale``, the mean over the last axis (size ``C``) at every
+    position of the other axes: LayerNorm without subtracting the mean and without a bias, which
+    saves a reduction and works as well in transformers (T5, LLaMA, Gemma). This is
+    ``torch.nn.RMSNorm(C)``'s formula. No state; ``train`` changes nothing.
+
+    Params are ``{"scale": (C,)}``, starting at ones. ``epsilon=1e-6`` follows Flax and T5
+    (PyTorch's default is the input dtype's machine epsilon, about ``1.2e-7`` in float32).
+    Statistics are computed in at least float32.
+
+    Args:
+      epsilon: added to the mean square before the square root, a positive number.
+      use_scale: multiply by a learned ``scale``; without it there are no params.
+      scale_init: initializer of ``scale``.
+
+    Returns:
+      A layer mapping ``(B, ..., C)`` to the same shape.
+
+    Raises:
+      TypeError, ValueError: at construction, for a hyperparameter of the wrong type or value.
+      ShapeError: at ``init``, if the input has no axis besides the batch or ``C`` is unknown;
+        at trace time, if ``C`` differs from the one at ``init``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxnet.nn.norm import RMSNorm
+      >>> layer = RMSNorm()
+      >>> shape, params, state = layer.init(jax.random.key(0), (None, 2))
+      >>> y, _ = layer.apply(params, state, jnp.array([[3.0, -4.0]]))  # rms √((9 + 16)/2)
+      >>> [round(float(v), 4) for v in y[0]]  # x / 3.5355
+      [0.8485, -1.1314]
+    """
+    epsilon = positive_number(epsilon, layer="rms_norm", argument="epsilon")
+    use_scale = flag(use_scale, layer="rms_norm", argument="use_scale")
+    inits = (initializer(scale_init, layer="rms_norm", argument="scale_init"), ZEROS)
+
+    def init(key: Array, input_shape: Sequence[int | None]) -> tuple[Shape, Params, State]:
+        shape = as_shape(input_shape, layer="rms_norm")
+        features = shape[-1]
+        if len(shape) < 2 or features is None:
+            raise ShapeError(
+                f"needs inputs (batch, ..., features) with a known number of features, "
+                f"got {format_shape(shape)}",
+                root="rms_norm",
+            )
+        return shape, _affine_params(key, features, use_scale, False, inits), {}
+
+    def apply(
+        params: Params, state: State, x: Array, *, key: Array | None = None, train: bool = False
+    ) -> tuple[Array, State]:
+        width = params["scale"].shape[0] if "scale" in params else None
+        expect_shape(x, (None, ..., width), layer="rms_norm")
+        stats_x = x.astype(_stats_dtype(x))
+        mean_square = jnp.mean(jnp.square(stats_x), axis=-1, keepdims=True)  # (B, ..., 1)
+        y = x * jax.lax.rsqrt(mean_square + epsilon)
+        return _affine(y, params, (1,) * (x.ndim - 1) + (x.shape[-1],)), state
+
+    return Layer(init, apply, "rms_norm")

@@ -1,4 +1,4 @@
-"""Pooling over channels-last inputs: ``MaxPool``, ``AvgPool`` and ``GlobalAvgPool``.
+"""Pooling over channels-last inputs: ``MaxPool``, ``AvgPool``, ``SumPool`` and ``GlobalAvgPool``.
 
 The layout rules are those of :mod:`jaxnet.nn.conv`: ``(B, W, C)``, ``(B, H, W, C)`` or
 ``(B, D, H, W, C)``, the number of spatial axes given by the length of ``window``. Each channel
@@ -91,14 +91,18 @@ def _max(x: Array, window: tuple[int, ...], strides: tuple[int, ...], pads: Pads
     return jax.lax.reduce_window(x, _lowest(x.dtype), jax.lax.max, dims, steps, padding)
 
 
-def _mean(x: Array, window: tuple[int, ...], strides: tuple[int, ...], pads: Pads) -> Array:
+def _sum(x: Array, window: tuple[int, ...], strides: tuple[int, ...], pads: Pads) -> Array:
     dims, steps, padding = _full(window, strides, pads)
-    zero = np.array(0, x.dtype)
-    total = jax.lax.reduce_window(x, zero, jax.lax.add, dims, steps, padding)  # (B, *out, C)
+    # Padding takes the value 0, so it adds nothing: the sum is over the real entries.
+    return jax.lax.reduce_window(x, np.array(0, x.dtype), jax.lax.add, dims, steps, padding)
+
+
+def _mean(x: Array, window: tuple[int, ...], strides: tuple[int, ...], pads: Pads) -> Array:
+    total = _sum(x, window, strides, pads)  # (B, *out, C)
     if not any(lo or hi for lo, hi in pads):
         return total / math.prod(window)
     ones = jnp.ones((1, *x.shape[1:-1], 1), x.dtype)
-    count = jax.lax.reduce_window(ones, zero, jax.lax.add, dims, steps, padding)  # (1, *out, 1)
+    count = _sum(ones, window, strides, pads)  # (1, *out, 1)
     return total / count  # the real entries of each window, padding not counted
 
 
@@ -174,6 +178,43 @@ def AvgPool(
       Array([2., 8.], dtype=float32)
     """
     return _pool("avg_pool", window, strides, padding, _mean)
+
+
+@described("nn.SumPool")
+def SumPool(
+    window: Sequence[int], *, strides: int | Sequence[int] | None = None, padding: Padding = "VALID"
+) -> Layer:
+    """The sum of each window, per channel: ``(B, H, W, C) -> (B, H', W', C)``.
+
+    ``y[b, o, c] = Σ_k x[b, o·s + k, c]`` over the window positions ``k`` that fall inside the
+    input (padding adds nothing: it is zero). With ``"VALID"`` padding this is ``AvgPool``
+    times the window size ``prod(window)``; with ``"SAME"`` a border window sums only its real
+    entries, where ``AvgPool`` divides by their count. It is Flax's ``nn.pooling.pool`` with
+    ``lax.add``, or a depthwise ``Conv`` whose kernel is all ones; integer inputs stay integers.
+    Runs on ``jax.lax.reduce_window``; output sizes as ``MaxPool``.
+
+    Args:
+      window: the window size, a tuple of 1 to 3 positive ints, one per spatial axis.
+      strides: step between windows, an int or one per axis; ``None`` (the default) is the
+        window itself.
+      padding: ``"VALID"`` (the default), ``"SAME"``, an int, or one int or ``(low, high)`` pair
+        per axis, each smaller than the window.
+
+    Returns:
+      A layer of kind ``"sum_pool"`` without parameters.
+
+    Raises:
+      TypeError, ValueError: at construction, for a malformed hyperparameter.
+      ShapeError: at ``init`` or trace time, for an input of the wrong rank or smaller than the
+        window after padding.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxnet as jn
+      >>> pool = jn.nn.SumPool((2,), padding="SAME")
+      >>> pool.apply({}, {}, jnp.array([[[1.0], [3.0], [8.0]]]))[0][0, :, 0]
+      Array([4., 8.], dtype=float32)
+    """
+    return _pool("sum_pool", window, strides, padding, _sum)
 
 
 _GLOBAL_LAYOUT = "(batch, *spatial, channels) with at least one spatial axis"

@@ -1,5 +1,5 @@
-"""Recurrent networks: the cells ``SimpleRNN``, ``LSTM``, ``GRU`` and the ``RNN`` layer that scans
-a cell over time with ``jax.lax.scan``.
+"""Recurrent networks: the cells ``SimpleRNN``, ``LSTM``, ``GRU``, the ``RNN`` layer that scans
+a cell over time with ``jax.lax.scan``, and ``Bidirectional``, which runs a layer both ways.
 
 Conventions, written once (``docs/layers/sequences.md`` has the long version):
 
@@ -28,7 +28,21 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxnet.core import Array, Layer, Params, Shape, ShapeError, State, as_shape, format_shape
+from jaxnet.core import (
+    Array,
+    Layer,
+    Params,
+    Shape,
+    ShapeError,
+    State,
+    _apply_and_capture,
+    _apply_child,
+    _check_unexpected_children,
+    _init_child,
+    _put,
+    as_shape,
+    format_shape,
+)
 from jaxnet.describe import Spec, described
 from jaxnet.nn._checks import (
     callable_arg,
@@ -442,8 +456,7 @@ def RNN(cell: Cell, *, return_sequences: bool = True, reverse: bool = False) -> 
     ``apply`` accepts ``x`` or a pair ``(x, mask)``, with ``mask`` a ``(B, T)`` bool array, True
     for real steps: masked steps keep the carry and output zeros, and the last output is that of
     the last real step processed (with ``reverse``, the first real step). ``init`` takes the
-    shape of ``x`` alone. Two directions: ``jn.parallel(RNN(cell), RNN(cell, reverse=True))``
-    concatenates a forward and a backward pass, ``(B, T, 2H)``.
+    shape of ``x`` alone. For both directions at once, see :func:`Bidirectional`.
 
     Args:
       cell: a :class:`Cell`, such as ``LSTM(8)``.
@@ -505,3 +518,184 @@ def RNN(cell: Cell, *, return_sequences: bool = True, reverse: bool = False) -> 
         return (ys if return_sequences else _last_output(ys, mask, reverse)), state
 
     return Layer(init, apply, name)
+
+
+# ----------------------------------------------------------------------------- both directions
+
+_COMBINE = ("concat", "sum")
+_DIRECTIONS = ("forward", "backward")
+_SEQUENCE = "(batch, time, features)"
+
+
+def _sequence_layer(layer: Any, argument: str) -> Layer:
+    """``layer`` if it is a Layer that runs forward in time; else a clear error."""
+    if isinstance(layer, Cell):
+        raise TypeError(
+            f"bidirectional: {argument} must be a jaxnet Layer such as RNN(LSTM(8)), got Cell "
+            f"{layer.name!r}; wrap it: RNN(cell)"
+        )
+    if not isinstance(layer, Layer):
+        hint = " (did you pass a constructor without calling it?)" if callable(layer) else ""
+        raise TypeError(
+            f"bidirectional: {argument} must be a jaxnet Layer such as RNN(LSTM(8)), "
+            f"got {type(layer).__name__}{hint}"
+        )
+    spec = layer.spec
+    if spec is not None and spec.constructor == "nn.RNN" and spec.arguments.get("reverse"):
+        raise ValueError(
+            f"bidirectional: {argument} is an RNN with reverse=True; pass it without reverse, "
+            "since Bidirectional reverses the sequence for the backward layer itself"
+        )
+    return layer
+
+
+def _check_direction_shapes(
+    input_shape: Shape, forward: Shape, backward: Shape, combine: str
+) -> None:
+    """Each direction maps ``(B, T, F)`` to ``(B, T, H)`` or ``(B, H)``, and the two outputs
+    can be combined; else a ShapeError naming what each direction gives."""
+    for name, out in zip(_DIRECTIONS, (forward, backward), strict=True):
+        sequence = len(out) == 3 and out[:2] == input_shape[:2]
+        if out[:1] != input_shape[:1] or not (len(out) == 2 or sequence):
+            raise ShapeError(
+                f"the {name} layer must map {_SEQUENCE} to (batch, time, H) or (batch, H), "
+                f"but maps {format_shape(input_shape)} to {format_shape(out)}",
+                root="bidirectional",
+            )
+    same = forward[:-1] == backward[:-1] if combine == "concat" else forward == backward
+    if len(forward) != len(backward) or not same:
+        need = "all but the last axis equal" if combine == "concat" else "equal shapes"
+        raise ShapeError(
+            f"combine={combine!r} needs {need}; the forward layer gives "
+            f"{format_shape(forward)}, the backward layer {format_shape(backward)}",
+            root="bidirectional",
+        )
+
+
+@described("nn.Bidirectional")
+def Bidirectional(
+    forward: Layer, backward: Layer | None = None, *, combine: str = "concat"
+) -> Layer:
+    """Run a sequence layer forward and backward in time and join the two outputs.
+
+    ``y = combine(forward(x), flip(backward(flip(x))))``, where ``flip`` reverses the time axis:
+    the backward layer reads the sequence from its last step to its first, and its outputs are
+    put back at the positions of their inputs, so ``y[:, t]`` holds what the forward layer saw up
+    to step ``t`` and what the backward layer saw from the end down to ``t``. A layer that returns
+    one output per sequence (``RNN(cell, return_sequences=False)``) is not flipped back: the
+    backward layer's last output is the one at position 0, as in Keras's ``Bidirectional``.
+
+    ``backward`` defaults to ``forward`` itself: a layer is two pure functions, so the same
+    layer used twice gets two independent sets of params, ``{"forward": ..., "backward": ...}``
+    (each direction's init key is folded with its name). ``Bidirectional(RNN(LSTM(8)))`` is
+    Keras's ``Bidirectional(LSTM(8))``; ``jn.parallel(RNN(cell), RNN(cell, reverse=True))``
+    computes the same thing, with params named after the cell (``lstm_0``, ``lstm_1``). Pass
+    layers that run forward: an ``RNN(..., reverse=True)`` is refused, since it would undo the
+    flip.
+
+    ``apply`` accepts ``x`` or ``(x, mask)`` with a ``(B, T)`` bool mask, True for real steps.
+    The backward layer gets the mask reversed too, so with an ``RNN`` padded steps are skipped
+    in both directions and their outputs are zero; right-padded sequences are read backward from
+    their last real step. ``jn.intermediates`` records the backward layer's output as it made it,
+    in reversed time order.
+
+    Args:
+      forward: a layer mapping ``(B, T, F)`` to ``(B, T, H)`` or ``(B, H)``, such as
+        ``RNN(LSTM(8))``.
+      backward: the layer for the reversed sequence, with the same kind of output; ``None`` (the
+        default) uses ``forward`` again, with params of its own.
+      combine: ``"concat"`` joins the two outputs along the last axis (``(B, T, H_f + H_b)``);
+        ``"sum"`` adds them (the two must then have the same shape).
+
+    Returns:
+      A layer of kind ``"bidirectional"`` with params ``{"forward": ..., "backward": ...}``.
+
+    Raises:
+      TypeError: at construction, if ``forward`` or ``backward`` is not a layer (a cell
+        included); in ``apply``, for a malformed ``(x, mask)`` input or a mask that is not bool.
+      ValueError: at construction, for an unknown ``combine`` word or an ``RNN`` with
+        ``reverse=True``.
+      ShapeError: at ``init`` or trace time, if the input is not ``(batch, time, features)``, a
+        direction's output is neither ``(batch, time, H)`` nor ``(batch, H)``, or the two
+        outputs cannot be combined; the mask is not ``(batch, time)``; or from a direction's own
+        checks, with its path (``bidirectional/forward: ...``).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> layer = Bidirectional(RNN(GRU(4)))
+      >>> out_shape, params, state = layer.init(jax.random.key(0), (2, 5, 3))
+      >>> out_shape, sorted(params), sorted(params["backward"])
+      ((2, 5, 8), ['backward', 'forward'], ['b_h', 'b_i', 'w_h', 'w_i'])
+      >>> layer.apply(params, state, jnp.ones((2, 5, 3)))[0].shape
+      (2, 5, 8)
+    """
+    forward = _sequence_layer(forward, "forward")
+    backward = forward if backward is None else _sequence_layer(backward, "backward")
+    if combine not in _COMBINE:
+        raise ValueError(f"bidirectional: combine must be one of {_COMBINE}, got {combine!r}")
+    layers = (forward, backward)
+
+    def init(key: Array, input_shape: Sequence[int | None]) -> tuple[Shape, Params, State]:
+        shape = as_shape(input_shape, layer="bidirectional")
+        if len(shape) != 3:
+            raise ShapeError(
+                f"expected input {_SEQUENCE}, got {format_shape(shape)}", root="bidirectional"
+            )
+        params: Params = {}
+        state: State = {}
+        outs: list[Shape] = []
+        for name, layer in zip(_DIRECTIONS, layers, strict=True):
+            out, p, s = _init_child(layer, name, "bidirectional", key, shape)
+            outs.append(out)
+            _put(params, name, p)
+            _put(state, name, s)
+        forward_out, backward_out = outs
+        _check_direction_shapes(shape, forward_out, backward_out, combine)
+        if combine == "sum":
+            return forward_out, params, state
+        widths = (forward_out[-1], backward_out[-1])
+        width = None if None in widths else sum(w for w in widths if w is not None)
+        return (*forward_out[:-1], width), params, state
+
+    def run(
+        params: Params,
+        state: State,
+        x: Array,
+        key: Array | None,
+        train: bool,
+        outputs: dict[str, Array] | None,
+    ) -> tuple[Array, State]:
+        sequence, mask = split_input(x, layer="bidirectional")
+        if sequence.ndim != 3:
+            raise ShapeError(
+                f"expected input {_SEQUENCE}, got {format_shape(sequence.shape)}",
+                root="bidirectional",
+            )
+        _check_unexpected_children(_DIRECTIONS, "bidirectional", params, state)
+        flipped = jnp.flip(sequence, axis=1)  # (B, T, F), step T-1 first
+        inputs: tuple[Any, Any] = (sequence, flipped)
+        if mask is not None:
+            mask = check_mask(mask, tuple(sequence.shape[:2]), layer="bidirectional")
+            inputs = ((sequence, mask), (flipped, jnp.flip(mask, axis=1)))
+        ys: list[Array] = []
+        new_state: State = {}
+        for name, layer, direction_input in zip(_DIRECTIONS, layers, inputs, strict=True):
+            y, s = _apply_child(
+                layer, name, "bidirectional", params, state, direction_input, key, train, outputs
+            )
+            ys.append(y)
+            _put(new_state, name, s)
+        y_forward, y_backward = ys
+        if y_backward.ndim == 3:
+            y_backward = jnp.flip(y_backward, axis=1)  # back to the positions of the inputs
+        _check_direction_shapes(sequence.shape, y_forward.shape, y_backward.shape, combine)
+        if combine == "concat":
+            return jnp.concatenate([y_forward, y_backward], axis=-1), new_state
+        return y_forward + y_backward, new_state
+
+    def sublayers(input_shape: Shape) -> list[tuple[str, Layer, Shape]]:
+        shape = as_shape(input_shape, layer="bidirectional")
+        return [(name, layer, shape) for name, layer in zip(_DIRECTIONS, layers, strict=True)]
+
+    apply, capture = _apply_and_capture(run)
+    return Layer(init, apply, "bidirectional", sublayers=sublayers, capture=capture)
