@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time __getat
     )
     from jaxnet.describe import register_layer
     from jaxnet.export import export
+    from jaxnet.remat import remat
     from jaxnet.summary import SummaryRow, summary, summary_rows
 
 __version__ = "0.1.0"
@@ -71,6 +72,7 @@ __all__ = [
     "parallel",
     "recipes",
     "register_layer",
+    "remat",
     "residual",
     "serial",
     "summary",
@@ -91,6 +93,7 @@ _MODULE_OF = {
     "from_config": "jaxnet.config",
     "to_config": "jaxnet.config",
     "register_layer": "jaxnet.describe",
+    "remat": "jaxnet.remat",
     "export": "jaxnet.export",
 }
 _NAME_MODULES = {  # every other public name comes from jaxnet.core
@@ -98,7 +101,7 @@ _NAME_MODULES = {  # every other public name comes from jaxnet.core
     for name in __all__
     if name not in _SUBMODULES and name != "__version__"
 }
-_FUNCTIONS_NAMED_LIKE_THEIR_MODULE = frozenset({"summary", "export"})
+_FUNCTIONS_NAMED_LIKE_THEIR_MODULE = frozenset({"summary", "export", "remat"})
 
 
 def __getattr__(name: str) -> Any:

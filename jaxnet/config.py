@@ -155,11 +155,14 @@ def _encode_part(part: Any, path: str) -> dict[str, Any]:
 
 def _argument_path(path: str, constructor: str, argument: str, value: Any) -> str | tuple[str, ...]:
     """Where an argument's layers sit in the net, as error messages write it: children by
-    their names in the tree (``serial/dense_0``); the layer inside ``named`` at its path."""
+    their names in the tree (``serial/dense_0``); the layer inside ``named`` or ``remat`` at its
+    path."""
     if isinstance(value, tuple) and value and all(isinstance(v, Layer) for v in value):
         return tuple(f"{path}/{name}" for name in _child_names(value, path))
     if isinstance(value, Layer):
-        return path if constructor == "named" else f"{path}/{_child_names((value,), path)[0]}"
+        if constructor in ("named", "remat"):  # the layer inside keeps the wrapper's path
+            return path
+        return f"{path}/{_child_names((value,), path)[0]}"
     return f"{path}/{argument}"
 
 

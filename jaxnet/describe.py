@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
@@ -63,6 +64,10 @@ def _short(value: Any) -> str:
 
 _CONSTRUCTORS: dict[str, Callable[..., Any]] = {}
 _BUILTIN: set[str] = set()
+_BUILTIN_ELSEWHERE = {"remat": "jaxnet.remat"}
+"""Built-in constructors of modules that loading a config does not import by itself (config
+imports core and nn), by the jaxnet module that registers them: :func:`constructor` imports it
+when a config first names one. The table is jaxnet's own, so no file makes jaxnet import code."""
 
 
 def _attach(made: T, spec: Spec) -> T:
@@ -92,7 +97,7 @@ def _given(signature: inspect.Signature, args: Any, kwargs: Any) -> dict[str, An
 
 
 def _register(name: str, constructor: Callable[..., Any], *, builtin: bool) -> None:
-    if name in _BUILTIN:
+    if name in _BUILTIN or (not builtin and name in _BUILTIN_ELSEWHERE):
         raise ValueError(f"register_layer: {name!r} is the name of a built-in; pick another")
     if not builtin and name.startswith(BUILTIN_PREFIX):
         raise ValueError(
@@ -187,9 +192,11 @@ def register_layer(name: str, layer: Any = None) -> Any:
 
 def constructor(name: str) -> Callable[..., Any] | None:
     """The constructor registered as ``name``, or None."""
+    if name not in _CONSTRUCTORS and name in _BUILTIN_ELSEWHERE:
+        importlib.import_module(_BUILTIN_ELSEWHERE[name])  # registers it
     return _CONSTRUCTORS.get(name)
 
 
 def registered() -> tuple[str, ...]:
     """Every registered name, sorted."""
-    return tuple(sorted(_CONSTRUCTORS))
+    return tuple(sorted(set(_CONSTRUCTORS) | set(_BUILTIN_ELSEWHERE)))
