@@ -196,7 +196,7 @@ class Job(NamedTuple):
         """Run :func:`jaxnet.train.fit` with this job's settings (``kwargs`` adds run options)."""
         c = self.config
         if c.get("plateau"):
-            kwargs.setdefault("update", _update(c))
+            kwargs["update"] = _update(c, kwargs.get("update"))
         return fit(
             self.net,
             self.data,
@@ -212,10 +212,21 @@ class Job(NamedTuple):
         )
 
 
-def _update(config: Mapping[str, Any]) -> Update:
-    """``config["plateau"]`` (``jaxnet train --plateau N``): reduce the rate tenfold after N
-    epochs without improvement of the run's monitor."""
-    return Update(reduce_on_plateau=ReduceOnPlateau(patience=config["plateau"]))
+def _update(config: Mapping[str, Any], given: Update | None = None) -> Update:
+    """``given`` (or the default) with ``config["plateau"]`` (``jaxnet train --plateau N``):
+    reduce the rate tenfold after N epochs without improvement of the run's monitor.
+
+    Raises:
+      ValueError: ``given`` has a plateau rule of its own.
+    """
+    given = given or Update()
+    if given.reduce_on_plateau is not None:
+        raise ValueError(
+            "fit: the config's plateau and update=Update(reduce_on_plateau=...) both set the "
+            "rule; keep one"
+        )
+    rule = ReduceOnPlateau(patience=config["plateau"])
+    return dataclasses.replace(given, reduce_on_plateau=rule)
 
 
 def _mlp_defaults(**overrides: Any) -> Mapping[str, Any]:

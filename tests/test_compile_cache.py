@@ -90,3 +90,24 @@ def test_the_default_folder_follows_the_environment(monkeypatch, tmp_path):
     assert jn.train.default_cache_dir() == pathlib.Path.home() / ".cache" / "jaxnet" / "xla"
     monkeypatch.setenv("JAXNET_CACHE_DIR", str(tmp_path / "mine"))
     assert jn.train.default_cache_dir() == tmp_path / "mine"
+
+
+def test_another_folder_later_is_the_one_written(tmp_path):
+    code = textwrap.dedent(
+        f"""
+        import os, jax, jax.numpy as jnp
+        import jaxnet as jn
+        jn.train.enable_compile_cache({str(tmp_path / "a")!r})
+        jax.jit(lambda x: x + 1)(jnp.ones(3))
+        jn.train.enable_compile_cache({str(tmp_path / "b")!r})
+        jax.jit(lambda x: x * 2)(jnp.ones(3))
+        print(len(os.listdir({str(tmp_path / "a")!r})), len(os.listdir({str(tmp_path / "b")!r})))
+        """
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=environment
+    )
+    assert done.returncode == 0, done.stderr
+    in_a, in_b = map(int, done.stdout.split())
+    assert in_a >= 1 and in_b >= 1  # the second program went to the second folder

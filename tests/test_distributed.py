@@ -77,8 +77,9 @@ def _assert_same_params(two, one):
 
 
 def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
-    two = _two_processes(tmp_path, "--run-dir", tmp_path / "run")
-    _python(HERE / "worker.py", tmp_path / "single.npz", "--devices", "4")
+    # with a learning rate halved between epochs (the scale set in the state on every process)
+    two = _two_processes(tmp_path, "--run-dir", tmp_path / "run", "--plateau")
+    _python(HERE / "worker.py", tmp_path / "single.npz", "--devices", "4", "--plateau")
     one = np.load(tmp_path / "single.npz")
     assert (int(two["processes"]), int(two["devices"])) == (2, 4)
     assert (int(one["processes"]), int(one["devices"])) == (1, 4)
@@ -86,6 +87,7 @@ def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
     # both processes took part in every epoch's checkpoint; it restores exactly
     assert two["checkpoint_steps"].tolist() == [1, 2, 3]
     assert float(two["restored_difference"]) == 0.0
+    assert two["lr_scales"].tolist() == one["lr_scales"].tolist() == [1.0, 1.0, 0.5]
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
         "checkpoints",
         "config.json",

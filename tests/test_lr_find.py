@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -122,3 +123,17 @@ def test_jaxnet_lr_find_prints_the_suggestion_and_draws_the_plot(tmp_path, capsy
     assert capsys.readouterr().err.strip() == (
         f"jaxnet: error: --out {tmp_path / 'x.jpg'}: the plot is a PNG file; name it FILE.png"
     )
+
+
+def test_a_loss_that_is_negative_diverges_by_its_rise(digits):
+    shifted = jn.train.lr_find(
+        _net(), digits, loss=lambda p, y: LOSS(p, y) - 5.0, max_lr=1e3, optimizer="sgd"
+    )
+    plain = jn.train.lr_find(_net(), digits, loss=LOSS, max_lr=1e3, optimizer="sgd")
+    assert len(shifted.losses) > 10 and shifted.diverged  # not stopped at once by the sign
+    np.testing.assert_allclose(shifted.losses[:10], plain.losses[:10] - 5.0, rtol=1e-5)
+
+
+def test_a_loss_not_finite_at_the_first_step_is_named(digits):
+    with pytest.raises(ValueError, match=r"^lr_find: the loss is not finite at the first step"):
+        jn.train.lr_find(_net(), digits, loss=lambda p, y: LOSS(p, y) * jnp.nan)

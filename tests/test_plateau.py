@@ -44,6 +44,10 @@ def _rows(values):
         (Rule(monitor="val_loss", factor=0.5, patience=1, min_delta=0.2), [1, 0.9], [1, 0.5]),
         # cooldown: after a reduction, 1 epoch is not counted
         (Rule(monitor="val_loss", factor=0.5, patience=1, cooldown=1), [1, 2, 2, 2], [1, 0.5, 0.5, 0.25]),
+        # an improving epoch uses the cooldown up too: the next bad one counts (PyTorch's rule)
+        (Rule(monitor="val_loss", factor=0.5, patience=1, cooldown=1), [1, 2, 0.5, 0.6, 0.7], [1, 0.5, 0.5, 0.25, 0.25]),
+        # 2 epochs of cooldown, then 2 bad epochs in a row before the next reduction
+        (Rule(monitor="val_loss", factor=0.5, patience=2, cooldown=2), [1, 2, 2, 2, 2, 2, 2, 2], [1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25]),
         # never below min_scale
         (Rule(monitor="val_loss", factor=0.1, patience=1, min_scale=0.05), [1, 2, 2, 2], [1, 0.1, 0.05, 0.05]),
         # an accuracy is maximized

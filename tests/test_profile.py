@@ -67,10 +67,12 @@ def test_the_trace_starts_and_stops_at_the_epochs_that_hold_the_steps(monkeypatc
             profiler.after(finished + STEPS)
     assert calls == ["epoch to 19", "start", "epoch to 38", "stop", "epoch to 57", "epoch to 76"]
     calls.clear()
-    with profile_module.Profiler((30, 100), tmp_path) as unknown:  # a pass of unknown length
+    unknown = profile_module.Profiler((30, 100), tmp_path)  # a pass of unknown length
+    with pytest.raises(RuntimeError, match="a step failed"), unknown:
         unknown.before(0, None)
-        calls.append("raises")
-    assert calls == ["start", "raises", "stop"]  # stopped on the way out, whatever happened
+        calls.append("epoch")
+        raise RuntimeError("a step failed")
+    assert calls == ["start", "epoch", "stop"]  # the trace is stopped on the way out
 
 
 @pytest.mark.parametrize("steps", [(0, 5), (5, 3), (1.0, 2), "1,2", (1, 2, 3)])

@@ -19,6 +19,7 @@ import os
 import pathlib
 
 import jax
+from jax.experimental.compilation_cache import compilation_cache
 
 CACHE_ENV = "JAXNET_CACHE_DIR"
 """The environment variable that names the cache folder."""
@@ -37,8 +38,9 @@ def enable_compile_cache(folder: str | os.PathLike[str] | None = None) -> pathli
     next process that compiles the same one loads it instead; returns the folder in use.
 
     Without ``folder``, a cache folder JAX was already given (``JAX_COMPILATION_CACHE_DIR``,
-    ``jax.config``) is kept. Call it before the first compilation: JAX reads the setting when
-    it first compiles.
+    ``jax.config``) is kept, now for every program too. A call with another folder than the
+    one in use makes JAX open the new one. The folder grows without a limit of its own:
+    delete it, or set ``jax_compilation_cache_max_size``, to bound it.
 
     Raises:
       OSError: the folder cannot be made (naming it).
@@ -50,9 +52,12 @@ def enable_compile_cache(folder: str | os.PathLike[str] | None = None) -> pathli
     """
     current = jax.config.jax_compilation_cache_dir  # type: ignore[attr-defined]
     if folder is None and current:
-        return pathlib.Path(current)
-    path = pathlib.Path(folder) if folder is not None else default_cache_dir()
-    path.mkdir(parents=True, exist_ok=True)
+        path = pathlib.Path(current)
+    else:
+        path = pathlib.Path(folder) if folder is not None else default_cache_dir()
+        path.mkdir(parents=True, exist_ok=True)
+    if current and pathlib.Path(current) != path:
+        compilation_cache.reset_cache()  # else JAX goes on writing to the folder it opened
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # every program
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

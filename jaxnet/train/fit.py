@@ -567,7 +567,8 @@ def fit(
         net with convolutions on CPU, where XLA compiles the loop 6-10x slower.
       update: how each update is made, a :class:`jaxnet.train.Update`: gradient
         accumulation over micro-batches (``Update(accumulate=4)``), a moving average of the
-        weights (``Update(ema=0.999)``) and whether the held-out splits evaluate it.
+        weights (``Update(ema=0.999)``) and whether the held-out splits evaluate it, and a
+        learning rate reduced on a plateau (``Update(reduce_on_plateau=ReduceOnPlateau())``).
       profile: ``(first_step, last_step)``: trace the epochs that run those train steps with
         ``jax.profiler`` into ``<run_dir>/profile`` (TensorBoard's profiler or Perfetto; see
         :mod:`jaxnet.train.profile`); needs ``run_dir``.

@@ -3,8 +3,9 @@
 Leslie Smith's range test (2015), as fastai's ``lr_find``: step ``i`` of ``steps`` trains with
 ``η_i = min_lr · (max_lr / min_lr) ** (i / (steps - 1))`` on the next shuffled batch, from the
 net's initial state. The loss is smoothed with a bias-corrected exponential moving average;
-once the smoothed loss exceeds ``diverge`` times its lowest value so far (or a step goes
-non-finite) the run stops: the remaining steps are skipped inside the same ``lax.scan``, so
+once the smoothed loss exceeds ``diverge`` times its lowest value so far (for a loss that can
+be negative: once it has risen by ``diverge − 1`` times that value's magnitude), or a step goes
+non-finite, the run stops: the remaining steps are skipped inside the same ``lax.scan``, so
 the whole test is one compiled call and one host sync. The suggestion is the rate where the
 smoothed loss falls fastest against ``log η`` (the steepest descent), before the lowest point.
 """
@@ -81,7 +82,8 @@ def lr_find(
       batch_size: examples per step.
       seed: seeds the initialization and the shuffles.
       smoothing: the moving average's ``β`` in ``[0, 1)`` (0: no smoothing).
-      diverge: stop once the smoothed loss exceeds this many times its lowest value (> 1).
+      diverge: stop once the smoothed loss exceeds this many times its lowest value (> 1;
+        for a loss that can be negative, once it rose ``diverge - 1`` times that magnitude).
       plot: a PNG file to draw the curve in (loss against η, log axis, the suggestion marked).
 
     Returns:
@@ -106,6 +108,11 @@ def lr_find(
         run(state, jnp.asarray(data.x_train), jnp.asarray(data.y_train))
     )
     n = int(ran)
+    if n == 0:
+        raise ValueError(
+            f"lr_find: the loss is not finite at the first step already (learning rate "
+            f"{min_lr:g}); check the net, the data and the loss before the rate"
+        )
     result = _result(rates[:n], losses[:n], smoothed[:n], diverged=n < steps)
     if plot is not None:
         from jaxnet.plot import plot_lr_find  # matplotlib loads only when asked
@@ -135,7 +142,8 @@ def _range_test(
                 value = metrics["loss"]
                 average = smoothing * average + (1 - smoothing) * value
                 smoothed = average / (1 - smoothing ** (i + 1))
-                stop = ~jnp.isfinite(smoothed) | (i > 0) & (smoothed > diverge * best)
+                rise = smoothed - best > (diverge - 1) * jnp.abs(best)  # any sign of loss
+                stop = ~jnp.isfinite(smoothed) | (i > 0) & rise
                 best = jnp.minimum(best, smoothed)
                 return (state, average, best, i + 1, stop), (value, smoothed)
 

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxnet.train.run import monitor_mode
@@ -67,11 +68,14 @@ def set_lr_scale(opt_state: Any, scale: float) -> Any:
     """``opt_state`` with its scale set to ``scale``, on the devices of the old one."""
 
     def replace(node: Any) -> Any:
-        if isinstance(node, LrScaleState):
-            old = node.scale
-            value = jnp.asarray(scale, old.dtype)
-            return LrScaleState(jax.device_put(value, getattr(old, "sharding", None)))
-        return node
+        if not isinstance(node, LrScaleState):
+            return node
+        old = node.scale
+        value = np.asarray(scale, old.dtype)
+        if not isinstance(old, jax.Array):
+            return LrScaleState(jnp.asarray(value))
+        # each process builds its own shards: device_put of a multi-process sharding cannot
+        return LrScaleState(jax.make_array_from_callback((), old.sharding, lambda _: value))
 
     return jax.tree.map(replace, opt_state, is_leaf=lambda n: isinstance(n, LrScaleState))
 
@@ -79,7 +83,9 @@ def set_lr_scale(opt_state: Any, scale: float) -> Any:
 @dataclasses.dataclass(frozen=True)
 class ReduceOnPlateau:
     """Multiply the learning rate by ``factor`` once ``monitor`` has not improved by more than
-    ``min_delta`` for ``patience`` epochs; then wait ``cooldown`` epochs before counting again.
+    ``min_delta`` for ``patience`` epochs in a row (Keras's count); the ``cooldown`` epochs
+    after a reduction are not counted as epochs without improvement (PyTorch's rule; an
+    improvement during them still resets the count).
 
     Args:
       monitor: a history key (``"val_loss"``); None follows ``fit``'s monitor.
@@ -132,13 +138,12 @@ class ReduceOnPlateau:
         scale, best, wait, cooling = 1.0, -float("inf"), 0, 0
         for row in history:
             value = sign * float(row[self.monitor])
-            if value > best + self.min_delta:
+            if value > best + self.min_delta:  # an improvement counts, in cooldown too
                 best, wait = value, 0
-            elif cooling:
-                cooling -= 1
-            else:
+            elif not cooling:
                 wait += 1
-                if wait >= self.patience:
-                    scale = max(scale * self.factor, self.min_scale)
-                    wait, cooling = 0, self.cooldown
+            cooling = max(cooling - 1, 0)  # every epoch after a reduction uses the cooldown up
+            if wait >= self.patience:
+                scale = max(scale * self.factor, self.min_scale)
+                wait, cooling = 0, self.cooldown
         return scale

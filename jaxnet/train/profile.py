@@ -5,7 +5,8 @@
 first epoch that holds one of them, ``stop_trace`` after the epoch that holds ``last`` (or when
 training stops sooner). An epoch is one compiled call, so the trace holds whole epochs; for a
 stream whose pass length is unknown, it starts with the first epoch that begins before
-``last``. The trace goes to ``<run_dir>/profile/plugins/profile/<time>/``: an ``.xplane.pb``
+``last``. The trace goes to ``<run_dir>/profile/plugins/profile/<time>/`` (with several
+processes, ``<run_dir>/profile/process-<i>/...``, each its own): an ``.xplane.pb``
 for TensorBoard's profiler (``tensorboard --logdir <run_dir>/profile``, with the
 ``tensorboard-plugin-profile`` package) and a ``.trace.json.gz`` that Perfetto
 (https://ui.perfetto.dev) opens as it is.
@@ -52,6 +53,8 @@ class Profiler:
     def __init__(self, steps: tuple[int, int] | None, run_dir: Any) -> None:
         self.steps = steps
         self.folder = None if run_dir is None else pathlib.Path(run_dir) / PROFILE
+        if self.folder is not None and jax.process_count() > 1:  # each process its own trace
+            self.folder = self.folder / f"process-{jax.process_index()}"
         self.running = False
         self.done = steps is None
 

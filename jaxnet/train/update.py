@@ -1,5 +1,6 @@
 """``Update``: how ``fit`` makes each update, beyond the optimizer's rule: gradient
-accumulation, and an exponential moving average of the weights (:mod:`jaxnet.train.ema`).
+accumulation, an exponential moving average of the weights (:mod:`jaxnet.train.ema`) and a
+learning rate reduced on a plateau (:mod:`jaxnet.train.plateau`).
 
 Gradient accumulation splits each step's batch into micro-batches that run one after another
 inside the compiled step (:func:`jaxnet.train.make_train_step`'s ``accumulate``): the update

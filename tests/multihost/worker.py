@@ -10,7 +10,9 @@ checkpointed there, and the latest checkpoint is restored into the sharded state
 with it. With ``--stream`` the data is a ``jn.data.Stream`` instead: each epoch's global
 batches come in a fixed order, and each process streams only its rows of each (its share of
 the batch axis), which ``fit`` assembles into global arrays, and step rows are reported inside
-the epochs (``log_every=3, eval_every=4``): every process evaluates at the same steps.
+the epochs (``log_every=3, eval_every=4``): every process evaluates at the same steps. With
+``--plateau`` the learning rate is halved between epochs 2 and 3 (a scale in the optimizer
+state, which every process sets and checkpoints).
 Process 0 writes the final parameters (and the step rows) to OUT_FILE as a NumPy ``.npz``
 (no pickle).
 """
@@ -31,6 +33,7 @@ def main() -> None:
     parser.add_argument("--model", type=int, default=1)
     parser.add_argument("--run-dir")
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--plateau", action="store_true")
     args = parser.parse_args()
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
 
@@ -72,6 +75,7 @@ def main() -> None:
             if args.stream
             else {}
         ),
+        update=_plateau() if args.plateau else None,
     )
 
     def gathered(tree):  # every leaf whole, also where each process holds only its shards
@@ -85,6 +89,8 @@ def main() -> None:
     params = result.train_state.params
     flat = dict(zip(jn.train.param_paths(params), gathered(params), strict=True))
     extra = {}
+    if args.plateau:
+        extra["lr_scales"] = np.asarray([row["lr_scale"] for row in result.history])
     if args.stream:
         extra["row_steps"] = np.asarray([row["step"] for row in rows.rows], np.int32)
         for key in ("train_loss", "test_loss"):
@@ -111,6 +117,15 @@ def main() -> None:
         f"process {jax.process_index()} of {jax.process_count()} done, {mesh.devices.size} devices",
         file=sys.stderr,
     )
+
+
+def _plateau():
+    """A rule that halves the rate after epoch 2 (the training loss falls: in "max" mode that
+    is no improvement), so the scale in the optimizer state changes between epochs."""
+    import jaxnet as jn
+
+    rule = jn.train.ReduceOnPlateau(monitor="train_loss", mode="max", factor=0.5, patience=1)
+    return jn.train.Update(reduce_on_plateau=rule)
 
 
 class _StepRows:
