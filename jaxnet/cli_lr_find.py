@@ -31,6 +31,7 @@ def lr_find(args: argparse.Namespace) -> int:
     """Run the range test and report it in one line."""
     from jaxnet import recipes, train
 
+    _check_flags(args)
     recipe = args.recipe or args.default_recipe
     settings = {"seed": args.seed}
     if args.batch_size is not None:
@@ -60,3 +61,14 @@ def lr_find(args: argparse.Namespace) -> int:
         f"of {job.config['optimizer']} from {args.min_lr:g}, {how}; plot: {out}"
     )
     return OK
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """The range and the step count, by their flags' names, before anything is loaded."""
+    if not 0 < args.min_lr < args.max_lr < float("inf"):
+        raise ValueError(
+            f"--min-lr and --max-lr need 0 < MIN < MAX, got --min-lr {args.min_lr:g} "
+            f"--max-lr {args.max_lr:g}"
+        )
+    if args.steps < 2:
+        raise ValueError(f"--steps must be an int >= 2, got {args.steps}")

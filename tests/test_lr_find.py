@@ -137,3 +137,17 @@ def test_a_loss_that_is_negative_diverges_by_its_rise(digits):
 def test_a_loss_not_finite_at_the_first_step_is_named(digits):
     with pytest.raises(ValueError, match=r"^lr_find: the loss is not finite at the first step"):
         jn.train.lr_find(_net(), digits, loss=lambda p, y: LOSS(p, y) * jnp.nan)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--min-lr", "0"], "--min-lr and --max-lr need 0 < MIN < MAX, got --min-lr 0 --max-lr 10"),
+        (["--max-lr", "1e-8"], "--min-lr and --max-lr need 0 < MIN < MAX, got --min-lr 1e-07 --max-lr 1e-08"),
+        (["--steps", "1"], "--steps must be an int >= 2, got 1"),
+    ],
+)  # fmt: skip
+def test_jaxnet_lr_find_names_a_bad_flag(flags, message, tmp_path, capsys):
+    assert cli.main(["lr-find", "iris", "--out", str(tmp_path / "x.png"), *flags]) == 2
+    assert capsys.readouterr().err.strip() == f"jaxnet: error: {message}"
+    assert not (tmp_path / "x.png").exists()
