@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 import jax
 import optax
 
+from jaxnet.train.state import find_states
+
 
 class EmaState(NamedTuple):
     """The wrapped optimizer's state and the parameters' moving average."""
@@ -67,11 +69,7 @@ def ema_params(opt_state: Any) -> Any:
     Raises:
       ValueError: the optimizer keeps no average (it was not wrapped by :func:`with_ema`).
     """
-    found = [
-        node
-        for node in jax.tree.leaves(opt_state, is_leaf=lambda n: isinstance(n, EmaState))
-        if isinstance(node, EmaState)
-    ]
+    found = find_states(opt_state, EmaState)
     if not found:
         raise ValueError("ema_params: the optimizer state holds no moving average (no ema=)")
     return found[0].ema

@@ -21,6 +21,7 @@ import numpy as np
 import optax
 
 from jaxnet.train.run import monitor_mode
+from jaxnet.train.state import find_states
 
 
 class LrScaleState(NamedTuple):
@@ -44,21 +45,13 @@ def with_lr_scale(optimizer: optax.GradientTransformation) -> Any:
     return optax.GradientTransformation(init, update)
 
 
-def _scale_states(opt_state: Any) -> list[LrScaleState]:
-    return [
-        node
-        for node in jax.tree.leaves(opt_state, is_leaf=lambda n: isinstance(n, LrScaleState))
-        if isinstance(node, LrScaleState)
-    ]
-
-
 def lr_scale(opt_state: Any) -> float:
     """The scale in ``opt_state`` (of :func:`with_lr_scale`).
 
     Raises:
       ValueError: the optimizer has none.
     """
-    found = _scale_states(opt_state)
+    found = find_states(opt_state, LrScaleState)
     if not found:
         raise ValueError("lr_scale: the optimizer state holds no learning-rate scale")
     return float(found[0].scale)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from jaxnet.core import Array, Layer, Params, State
+
+_Kind = TypeVar("_Kind")
 
 
 class TrainState(NamedTuple):
@@ -78,3 +80,33 @@ def step_key(train_state: TrainState) -> Any:
 def epoch_key(run_key: Array, epoch: Array | int) -> Any:
     """The PRNG key that shuffles epoch ``epoch``: the run key folded with the epoch number."""
     return jax.random.fold_in(jax.random.fold_in(run_key, _EPOCH_STREAM), epoch)
+
+
+def find_states(opt_state: Any, kind: type[_Kind]) -> list[_Kind]:
+    """The states of type ``kind`` inside ``opt_state``, in tree order.
+
+    Wrappers (:func:`jaxnet.train.with_ema`, ``optax.chain``, ``optax.masked``, ...) nest the
+    states they wrap; this finds a ``kind`` (a NamedTuple state class) at any depth. It does not
+    look inside a state it found, so of a ``kind`` wrapped in another of the same ``kind`` only
+    the outer one is returned.
+
+    Args:
+      opt_state: an optax optimizer state, however wrapped.
+      kind: the state class to look for, such as :class:`jaxnet.train.EmaState`.
+
+    Returns:
+      The states of type ``kind``; ``[]`` where there is none.
+
+    Example:
+      >>> import jax.numpy as jnp, optax
+      >>> state = optax.chain(optax.clip(1.0), optax.adam(0.1)).init({"w": jnp.zeros(2)})
+      >>> [int(found.count) for found in find_states(state, optax.ScaleByAdamState)]
+      [0]
+      >>> find_states(optax.sgd(0.1).init({"w": jnp.zeros(2)}), optax.ScaleByAdamState)
+      []
+    """
+
+    def is_kind(node: Any) -> bool:
+        return isinstance(node, kind)
+
+    return [node for node in jax.tree.leaves(opt_state, is_leaf=is_kind) if is_kind(node)]
