@@ -379,6 +379,32 @@ def test_tampered_file_is_refused(tmp_path, tamper, message):
         ckpt.restore(make_train_state())
 
 
+def symlink_elsewhere(file: pathlib.Path) -> None:
+    outside = file.parent.parent / "outside.json"
+    outside.write_bytes(file.read_bytes())
+    file.unlink()
+    file.symlink_to(outside)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (truncate, r"file extra-0.json has \d+ bytes, the manifest says \d+"),
+        (flip_last_byte, r"file extra-0.json was modified \(sha256 differs\)"),
+        (lambda file: file.unlink(), r"file extra-0.json is missing"),
+        (symlink_elsewhere, r".*/extra-0.json is a symbolic link; refused"),
+    ],
+)
+def test_tampered_extra_is_refused_as_restore_would(tmp_path, tamper, message):
+    ckpt = Checkpointer(tmp_path / "run")
+    folder = ckpt.save(7, {"w": jnp.ones(2)}, extra={"batches": 3})
+    tamper(folder / "extra-0.json")
+    with pytest.raises(CheckpointError, match=re.escape(f"checkpoint {folder}: ") + message):
+        ckpt.extra(7)
+    with pytest.raises(CheckpointError, match=re.escape(f"checkpoint {folder}: ") + message):
+        jaxnet_manifest.verify(folder)
+
+
 def test_symlink_inside_checkpoint_is_refused(tmp_path):
     ckpt, folder = saved(tmp_path)
     file = largest_data_file(folder)

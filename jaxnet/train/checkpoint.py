@@ -67,7 +67,6 @@ import shutil
 import threading
 import uuid
 from collections.abc import Sequence
-from hashlib import sha256
 from typing import Any, NamedTuple
 
 import jax
@@ -571,10 +570,8 @@ class Checkpointer:
             if file.exists():
                 raise CheckpointError(f"checkpoint {folder}: file {name} is not in the manifest")
             return None
-        data = file.read_bytes() if file.is_file() and not file.is_symlink() else None
-        if data is None or len(data) != entry.size or sha256(data).hexdigest() != entry.sha256:
-            raise CheckpointError(f"checkpoint {folder}: file {name} was modified or is missing")
-        value = json.loads(data)
+        manifest.verify_file(folder, name, entry)
+        value = json.loads(file.read_bytes())
         return value if isinstance(value, dict) else None
 
     def verified_step(self) -> tuple[int | None, dict[int, CheckpointError]]:

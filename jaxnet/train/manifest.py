@@ -69,10 +69,17 @@ def _files_on_disk(folder: pathlib.Path) -> set[str]:
             if path.is_symlink():
                 raise CheckpointError(f"checkpoint {folder}: {path} is a symbolic link; refused")
         for path in (pathlib.Path(root, name) for name in names):
-            if not path.is_file():
-                raise CheckpointError(f"checkpoint {folder}: {path} is not a regular file")
+            _check_regular(folder, path)
             files.add(path.relative_to(folder).as_posix())
     return files
+
+
+def _check_regular(folder: pathlib.Path, path: pathlib.Path) -> None:
+    """Refuses ``path`` (in ``folder``) unless it is a regular file, not a link."""
+    if path.is_symlink():
+        raise CheckpointError(f"checkpoint {folder}: {path} is a symbolic link; refused")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {folder}: {path} is not a regular file")
 
 
 def _file_table(folder: pathlib.Path) -> dict[str, FileEntry]:
@@ -105,14 +112,34 @@ def verify(folder: pathlib.Path) -> Manifest:
     for rel in sorted(on_disk - set(manifest.files)):
         raise CheckpointError(f"checkpoint {folder}: file {rel} is not in the manifest")
     for rel, entry in manifest.files.items():
-        size = (folder / rel).stat().st_size
-        if size != entry.size:
-            raise CheckpointError(
-                f"checkpoint {folder}: file {rel} has {size} bytes, the manifest says {entry.size}"
-            )
-        if _sha256(folder / rel) != entry.sha256:
-            raise CheckpointError(f"checkpoint {folder}: file {rel} was modified (sha256 differs)")
+        verify_file(folder, rel, entry)
     return manifest
+
+
+def verify_file(folder: pathlib.Path, rel: str, entry: FileEntry) -> None:
+    """Checks one file of ``folder`` against its manifest entry: its size, then its sha256.
+
+    Args:
+        folder: the step folder.
+        rel: the file's path relative to ``folder``, in posix form, as the manifest names it.
+        entry: the file's entry in the manifest (``read(folder).files[rel]``).
+
+    Raises:
+        CheckpointError: naming the file: ``rel`` leaves the folder, or the file is missing,
+            a link or not a regular file, or has another size or sha256 than ``entry``.
+    """
+    _check_relative(folder, rel)
+    path = folder / rel
+    if not path.exists() and not path.is_symlink():
+        raise CheckpointError(f"checkpoint {folder}: file {rel} is missing")
+    _check_regular(folder, path)
+    size = path.stat().st_size
+    if size != entry.size:
+        raise CheckpointError(
+            f"checkpoint {folder}: file {rel} has {size} bytes, the manifest says {entry.size}"
+        )
+    if _sha256(path) != entry.sha256:
+        raise CheckpointError(f"checkpoint {folder}: file {rel} was modified (sha256 differs)")
 
 
 # ----------------------------------------------------------------------------- manifest
