@@ -66,7 +66,7 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     train.add_argument("--batch-size", type=int, help="examples per step")
     train.add_argument("--width", type=int, help="units per hidden layer")
     train.add_argument("--depth", type=int, help="hidden layers (0 = a linear model)")
-    train.add_argument("--activation", help="relu, tanh, sigmoid, ...")
+    train.add_argument("--activation", help=_ACTIVATIONS_HELP)
     train.add_argument("--optimizer", help="adam, adamw, sgd, momentum or rmsprop")
     train.add_argument("--seed", type=int, help="seeds init, shuffling and the split")
     train.add_argument("--precision", help="compute dtype: float32, bfloat16 or float16")
@@ -165,6 +165,11 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 _DEFAULT_RECIPE = "digits-mlp"
+# jaxnet.recipes.ACTIVATIONS, spelled out: --help imports no JAX (tests/test_cli.py compares them)
+_ACTIVATIONS_HELP = (
+    "relu, tanh, sigmoid, leaky_relu, elu, selu, gelu (tanh approximation), "
+    "gelu_exact (exact, through erf), softplus or swish"
+)
 _HYPERPARAMETERS = (
     "epochs",
     "lr",

@@ -54,8 +54,10 @@ ACTIVATIONS: Mapping[str, Layer] = MappingProxyType(
     {
         "elu": nn.Elu,
         "gelu": nn.Gelu,
+        "gelu_exact": nn.GeluExact,
         "leaky_relu": nn.LeakyRelu,
         "relu": nn.Relu,
+        "selu": nn.Selu,
         "sigmoid": nn.Sigmoid,
         "softplus": nn.Softplus,
         "swish": nn.Swish,

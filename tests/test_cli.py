@@ -356,6 +356,21 @@ def test_full_disk_in_a_checkpoint_is_one_line_and_exit_74(tmp_path):
     _assert_one_line_exit_74_and_complete_checkpoints(done, tmp_path / "run")
 
 
+def test_activation_help_and_docs_name_exactly_the_recipes_activations(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    listed = help_text.split("--activation ACTIVATION ")[1].split(" --optimizer")[0]
+    names = re.sub(r" \([^)]*\)", "", listed).replace(" or ", ", ").split(", ")
+    assert sorted(names) == sorted(recipes.ACTIVATIONS)
+    row = next(
+        line
+        for line in (ROOT / "docs" / "cli.md").read_text().splitlines()
+        if line.startswith("| `--activation NAME` |")
+    )
+    assert sorted(re.findall(r"`([a-z_]+)`", row)) == sorted(recipes.ACTIVATIONS)
+
+
 def test_recipe_table_of_the_docs_is_jaxnet_recipes_markdown(capsys):
     assert cli.main(["recipes", "--markdown"]) == 0
     table = capsys.readouterr().out
