@@ -40,6 +40,7 @@ import safetensors.numpy
 from jax import export as jax_export
 
 from jaxnet import __version__, atomic
+from jaxnet.data.preprocessing import Preprocessing, TreePreprocessing
 from jaxnet.train.load import LoadedRun, load
 from jaxnet.train.model import Model
 from jaxnet.train.storage import leaves_by_path
@@ -144,6 +145,12 @@ def export(
     """
     platforms = _check_platforms(platforms)
     model, run, out = _resolve(source, out_dir, step, which)
+    if isinstance(model.preprocessing, TreePreprocessing):
+        raise ValueError(
+            "export: the model takes a tuple or dict of inputs, which export does not write yet "
+            "(its signature.json and the safetensors names describe one input array); serve it "
+            "with jn.train.load(run_dir).model.predict"
+        )
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"export: out_dir {str(out)!r} is a file, not a folder")
     weights = _safetensors_bytes(model)
@@ -214,8 +221,10 @@ def _safetensors_bytes(model: Model) -> bytes:
     """The parameters, layer state and standardization as a safetensors file, each tensor
     named by its checkpoint path (``params/dense_0/w``)."""
     tree: dict[str, Any] = {"params": model.params, "state": model.state}
-    if model.preprocessing.mean is not None:
-        tree["preprocessing"] = {"mean": model.preprocessing.mean, "std": model.preprocessing.std}
+    preprocessing = model.preprocessing
+    assert isinstance(preprocessing, Preprocessing)  # export refused a tree of inputs first
+    if preprocessing.mean is not None:
+        tree["preprocessing"] = {"mean": preprocessing.mean, "std": preprocessing.std}
     tensors = {}
     for path, leaf in leaves_by_path(tree).items():
         dtype = leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype

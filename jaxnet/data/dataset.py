@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from jaxnet.data.ondisk import OnDisk, streaming_stats
-from jaxnet.data.preprocessing import Preprocessing
+from jaxnet.data.preprocessing import Preprocessing, TreePreprocessing
+from jaxnet.data.trees import check_tree, is_tree, named_parts, num_rows, tree_map
 
 TASKS = ("classification", "regression")
 """The task kinds a Dataset may have: integer class labels, or float regression targets."""
@@ -86,31 +87,35 @@ class Dataset:
         if (self.x_val is None) != (self.y_val is None):
             raise ValueError("Dataset: give both x_val and y_val, or neither")
         if self.x_val is None:  # no validation split: 0 rows shaped like the training arrays
-            object.__setattr__(self, "x_val", _read_only(self.x_train[:0]))
+            x_val = tree_map(lambda a: _read_only(a[:0]), self.x_train)
+            object.__setattr__(self, "x_val", x_val)
             object.__setattr__(self, "y_val", _read_only(self.y_train[:0]))
 
     @property
     def num_features(self) -> int:
-        """The number of features per sample: the product of ``feature_shape``."""
+        """The number of features per sample: the product of ``feature_shape`` (summed over
+        the parts of tuple or dict features)."""
+        if is_tree(self.x_train):
+            return sum(math.prod(a.shape[1:]) for _, a in named_parts(self.x_train))
         return math.prod(self.feature_shape)
 
     @property
     def num_train(self) -> int:
         """The number of training samples."""
-        return len(self.x_train)
+        return num_rows(self.x_train)
 
     @property
     def num_val(self) -> int:
         """The number of validation samples (0 when there is no validation split)."""
-        return len(self.x_val) if self.x_val is not None else 0
+        return num_rows(self.x_val) if self.x_val is not None else 0
 
     @property
     def num_test(self) -> int:
         """The number of test samples."""
-        return len(self.x_test)
+        return num_rows(self.x_test)
 
     @property
-    def preprocessing(self) -> Preprocessing:
+    def preprocessing(self) -> Preprocessing | TreePreprocessing:
         """The map from raw inputs to this dataset's features (its standardization and dtype),
         which a run folder stores with the model so that predictions on raw inputs are right."""
         return Preprocessing.of(self)
@@ -132,6 +137,8 @@ class Dataset:
           >>> ds.transform([[2.0]]).shape
           (1, 1)
         """
+        if is_tree(self.x_train):
+            return self.preprocessing.transform(x)
         arr = np.asarray(x, dtype=np.float32)
         k = len(self.feature_shape)
         if arr.shape[arr.ndim - k :] != self.feature_shape:
@@ -147,8 +154,11 @@ class Dataset:
             parts.append(f"num_classes={self.num_classes}")
         fields = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
         for field in fields if self.num_val else (f for f in fields if "_val" not in f):
-            arr = getattr(self, field)
-            parts.append(f"{field}={arr.dtype}{arr.shape}")
+            value = getattr(self, field)
+            shown = tree_map(lambda a: f"{a.dtype}{a.shape}", value)
+            parts.append(
+                f"{field}={shown}".replace("'", "") if is_tree(value) else f"{field}={shown}"
+            )
         return f"Dataset({', '.join(parts)})"
 
 
@@ -267,28 +277,33 @@ def from_arrays(
         return _on_disk(
             x, y, task, num_classes, name, seed, test_fraction, val_fraction, standardize
         )
-    features = _as_features(x)
+    features = _as_feature_tree(x)
     targets = np.asarray(y)
     _check_lengths(features, targets)
     task = _infer_task(targets) if task is None else _check_task(task)
     targets, num_classes = _as_task_targets(targets, task, num_classes)
     train, val, test = _split_indices(targets, task, test_fraction, val_fraction, seed)
-    mean, std = _fit_standardizer(features[train], standardize)
-    x_val, y_val = features[val], targets[val]
+    mean = tree_map(lambda f: _fit_standardizer(f[train], standardize)[0], features)
+    std = tree_map(lambda f: _fit_standardizer(f[train], standardize)[1], features)
+    x_val, y_val = tree_map(lambda f: f[val], features), targets[val]
     if validation is not None:
         x_val, y_val = _as_validation(validation, features, task, num_classes)
+
+    def scaled(part: Any) -> Any:  # the rows of ``part`` (a tree like x), standardized
+        return tree_map(lambda f, m, s: _read_only((f - m) / s), part, mean, std)
+
     return Dataset(
         name=name,
         task=task,
-        x_train=_read_only((features[train] - mean) / std),
+        x_train=scaled(tree_map(lambda f: f[train], features)),
         y_train=_read_only(targets[train]),
-        x_test=_read_only((features[test] - mean) / std),
+        x_test=scaled(tree_map(lambda f: f[test], features)),
         y_test=_read_only(targets[test]),
         num_classes=num_classes,
-        feature_shape=features.shape[1:],
-        feature_mean=_read_only(mean),
-        feature_std=_read_only(std),
-        x_val=_read_only((x_val - mean) / std),
+        feature_shape=tree_map(lambda f: f.shape[1:], features),
+        feature_mean=tree_map(_read_only, mean),
+        feature_std=tree_map(_read_only, std),
+        x_val=scaled(x_val),
         y_val=_read_only(y_val),
     )
 
@@ -363,42 +378,79 @@ def _as_validation(
     if not isinstance(validation, tuple | list) or len(validation) != 2:
         kind = type(validation).__name__
         raise TypeError(f"validation must be a pair (x_val, y_val), got {kind}")
-    x_val, y_val = _as_features(validation[0]), np.asarray(validation[1])
+    x_val, y_val = _as_feature_tree(validation[0], "x_val"), np.asarray(validation[1])
     _check_lengths(x_val, y_val)
-    if x_val.shape[1:] != features.shape[1:]:
+    if is_tree(features):
+        _check_validation_tree(x_val, features)
+    elif is_tree(x_val) or x_val.shape[1:] != features.shape[1:]:
         raise ValueError(
-            f"validation: x_val has samples of shape {x_val.shape[1:]}, but x has "
+            f"validation: x_val has samples of shape {_sample_shape(x_val)}, but x has "
             f"{features.shape[1:]}"
         )
     y_val, _ = _as_task_targets(y_val, task, num_classes)
     return x_val, y_val
 
 
-def _as_features(x: npt.ArrayLike) -> np.ndarray:
+def _as_feature_tree(x: Any, what: str = "x") -> Any:
+    """``x`` as :func:`_as_features` reads it, or for a tuple or dict of arrays, every part so
+    (each named in errors: ``x['left']``), checked to have the same number of rows."""
+    if not is_tree(x) and not (isinstance(x, tuple) and not x):
+        return _as_features(x)
+    check_tree(x, what)
+    converted = iter([_as_features(part, name) for name, part in named_parts(x, what)])
+    out = tree_map(lambda _: next(converted), x)
+    num_rows(out, what)
+    return out
+
+
+def _sample_shape(x: Any) -> Any:
+    return tree_map(lambda a: a.shape[1:], x) if is_tree(x) else x.shape[1:]
+
+
+def _check_validation_tree(x_val: Any, features: Any) -> None:
+    """``x_val`` is a tree with the parts of ``x``, each of the same sample shape."""
+    from jaxnet.data.trees import same_structure, structure
+
+    if not same_structure(x_val, features):
+        raise ValueError(f"validation: x_val is {structure(x_val)}, but x is {structure(features)}")
+    for (name, val), (_, part) in zip(
+        named_parts(x_val, "x_val"), named_parts(features), strict=True
+    ):
+        if val.shape[1:] != part.shape[1:]:
+            raise ValueError(
+                f"validation: {name} has samples of shape {val.shape[1:]}, but x has "
+                f"{part.shape[1:]}"
+            )
+
+
+def _as_features(x: npt.ArrayLike, what: str = "x") -> np.ndarray:
     """``x`` as a finite float32 array of shape ``(n, *feature_shape)``."""
     arr = np.asarray(x)
     if arr.ndim == 0:
-        raise ValueError(f"x must have a leading sample axis, got a scalar of shape {arr.shape}")
+        raise ValueError(
+            f"{what} must have a leading sample axis, got a scalar of shape {arr.shape}"
+        )
     if not _is_real(arr):
         raise TypeError(
-            f"x must be a numeric (integer, bool or float) array, got dtype {arr.dtype}"
+            f"{what} must be a numeric (integer, bool or float) array, got dtype {arr.dtype}"
         )
     if arr.size == 0:
-        raise ValueError(f"x is empty: got shape {arr.shape}; need at least two samples")
+        raise ValueError(f"{what} is empty: got shape {arr.shape}; need at least two samples")
     with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf, caught below
         arr = arr.astype(np.float32)
     if arr.ndim == 1:
         arr = arr[:, None]  # (n,) → (n, 1): one feature per sample
-    _check_finite(arr, "x")
+    _check_finite(arr, what)
     return arr
 
 
-def _check_lengths(x: np.ndarray, y: np.ndarray) -> None:
+def _check_lengths(x: Any, y: np.ndarray) -> None:
     if y.ndim == 0:
         raise ValueError(f"y must have a leading sample axis, got a scalar of shape {y.shape}")
-    if len(x) != len(y):
+    n = num_rows(x)
+    if n != len(y):
         raise ValueError(
-            f"x and y must have the same number of samples, got len(x)={len(x)} and len(y)={len(y)}"
+            f"x and y must have the same number of samples, got len(x)={n} and len(y)={len(y)}"
         )
 
 

@@ -17,6 +17,16 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
+from jaxnet.data.trees import (
+    check_tree,
+    is_tree,
+    leaves,
+    named_parts,
+    same_structure,
+    structure,
+    tree_map,
+)
+
 DTYPES = ("float32", "int32")
 """What a net may take: float features, or integer ids (tokens, which are never standardized)."""
 
@@ -71,9 +81,17 @@ class Preprocessing:
             object.__setattr__(self, name, value)
 
     @classmethod
-    def of(cls, data: Any) -> Preprocessing:
+    def of(cls, data: Any) -> Preprocessing | TreePreprocessing:
         """The preprocessing of a :class:`jaxnet.data.Dataset`: its dtype, and its
-        standardization unless that is the identity (``standardize=False``, token ids)."""
+        standardization unless that is the identity (``standardize=False``, token ids); for
+        tuple or dict features, a :class:`TreePreprocessing` of one per part."""
+        if is_tree(data.x_train):
+            return TreePreprocessing.of(data)
+        return cls._of(data.x_train, data.feature_shape, data.feature_mean, data.feature_std)
+
+    @classmethod
+    def _of(cls, x_train: Any, feature_shape: Any, mean: Any, std: Any) -> Preprocessing:
+        data = _Part(x_train, feature_shape, mean, std)
         dtype = "int32" if np.issubdtype(data.x_train.dtype, np.integer) else "float32"
         mean = np.asarray(data.feature_mean, np.float32)
         std = np.asarray(data.feature_std, np.float32)
@@ -133,13 +151,19 @@ class Preprocessing:
             entry["standardize"] = {"mean": _floats(self.mean), "std": _floats(self.std)}
         return entry
 
+    def transform(self, x: npt.ArrayLike) -> np.ndarray:
+        """:meth:`check` then the map, in NumPy."""
+        return np.asarray(self(self.check(x)))
+
     @classmethod
-    def from_json(cls, entry: Mapping[str, Any]) -> Preprocessing:
-        """The inverse of :meth:`to_json`.
+    def from_json(cls, entry: Mapping[str, Any]) -> Preprocessing | TreePreprocessing:
+        """The inverse of :meth:`to_json` (and of :meth:`TreePreprocessing.to_json`).
 
         Raises:
           ValueError: for a malformed entry (naming the key).
         """
+        if isinstance(entry, Mapping) and "parts" in entry:
+            return TreePreprocessing.from_json(entry)
         try:
             shape = tuple(int(d) for d in entry["feature_shape"])
             standardize = entry.get("standardize")
@@ -175,3 +199,130 @@ def _as_ids(arr: np.ndarray, what: str) -> np.ndarray:
 def _floats(values: np.ndarray) -> list[Any]:
     """A float32 array as nested lists of Python floats (``repr`` round-trips float32)."""
     return np.asarray(values, np.float32).astype(np.float64).tolist()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Part:
+    """One part's arrays, shaped like a Dataset for :meth:`Preprocessing.of`."""
+
+    x_train: Any
+    feature_shape: Any
+    feature_mean: Any
+    feature_std: Any
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TreePreprocessing:
+    """The preprocessing of features that are a tuple or dict of arrays: one
+    :class:`Preprocessing` per part, applied part by part.
+
+    Attributes:
+      parts: a tuple or dict (string keys) of :class:`Preprocessing` (or of such trees).
+
+    Example:
+      >>> import numpy as np
+      >>> p = TreePreprocessing({"a": Preprocessing((1,)), "b": Preprocessing((2,), "int32")})
+      >>> p.feature_shape, p.dtype
+      ({'a': (1,), 'b': (2,)}, {'a': 'float32', 'b': 'int32'})
+    """
+
+    parts: Any
+
+    def __post_init__(self) -> None:
+        check_tree(self.parts, "TreePreprocessing: parts")
+        if not is_tree(self.parts) or not all(
+            isinstance(p, Preprocessing) for p in leaves(self.parts)
+        ):
+            raise TypeError(
+                "TreePreprocessing: parts must be a tuple or dict of Preprocessing, got "
+                f"{type(self.parts).__name__}"
+            )
+
+    @classmethod
+    def of(cls, data: Any) -> TreePreprocessing:
+        """One :class:`Preprocessing` per part of a Dataset with tuple or dict features."""
+        return cls(
+            tree_map(
+                Preprocessing._of,
+                data.x_train,
+                data.feature_shape,
+                data.feature_mean,
+                data.feature_std,
+            )
+        )
+
+    @property
+    def feature_shape(self) -> Any:
+        """The tree of the parts' ``feature_shape``."""
+        return tree_map(lambda p: p.feature_shape, self.parts)
+
+    @property
+    def dtype(self) -> Any:
+        """The tree of the parts' dtypes."""
+        return tree_map(lambda p: p.dtype, self.parts)
+
+    def __call__(self, x: Any) -> Any:
+        """Raw inputs (a tree like :attr:`parts`) as the net's inputs, part by part; pure."""
+        self._check_structure(x, "x")
+        return tree_map(lambda p, part: p(part), self.parts, x)
+
+    def _check_structure(self, x: Any, what: str) -> None:
+        if not same_structure(x, self.parts):
+            from jaxnet.core import format_shape
+            from jaxnet.data.trees import batched_shape
+
+            shapes = format_shape(batched_shape(self.feature_shape))
+            raise ValueError(f"{what}: expected inputs shaped {shapes}, got {structure(x)}")
+
+    def check(self, x: Any, *, what: str = "x") -> Any:
+        """Raw inputs as a tree of NumPy arrays, each part checked by its
+        :meth:`Preprocessing.check` (named ``x['left']``), all with the same number of rows.
+
+        Raises:
+          ValueError: for a different structure, or as :meth:`Preprocessing.check`, or parts
+            with different numbers of rows.
+        """
+        from jaxnet.data.trees import num_rows
+
+        if isinstance(x, list):
+            x = tuple(x)
+        self._check_structure(x, what)
+        names = iter(name for name, _ in named_parts(self.parts, what))
+        out = tree_map(lambda p, part: p.check(part, what=next(names)), self.parts, x)
+        num_rows(out, what)
+        return out
+
+    def transform(self, x: Any) -> Any:
+        """:meth:`check` then the map, in NumPy."""
+        return tree_map(np.asarray, self(self.check(x)))
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"parts": [...]}`` for a tuple, ``{"parts": {key: ...}}`` for a dict."""
+        if isinstance(self.parts, Mapping):
+            return {"parts": {k: _part_json(p) for k, p in self.parts.items()}}
+        return {"parts": [_part_json(p) for p in self.parts]}
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> TreePreprocessing:
+        """The inverse of :meth:`to_json`."""
+        parts = entry["parts"]
+        if isinstance(parts, Mapping):
+            return cls({str(k): _part_from_json(v) for k, v in parts.items()})
+        if isinstance(parts, list) and parts:
+            return cls(tuple(_part_from_json(v) for v in parts))
+        raise ValueError(
+            f"preprocessing: malformed entry (parts must be a list or object, got {parts!r})"
+        )
+
+
+def _part_json(part: Any) -> dict[str, Any]:
+    return part.to_json() if isinstance(part, Preprocessing | TreePreprocessing) else {}
+
+
+def _part_from_json(entry: Any) -> Any:
+    if not isinstance(entry, Mapping):
+        raise ValueError(
+            f"preprocessing: malformed entry (a part must be an object, got {entry!r})"
+        )
+    found = Preprocessing.from_json(entry)
+    return found.parts if isinstance(found, TreePreprocessing) else found

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxnet.data.preprocessing import Preprocessing
+from jaxnet.data.trees import is_tree
 
 Batch = tuple[np.ndarray, np.ndarray]
 Source = Iterable[Any] | Callable[[int], Iterable[Any]]
@@ -309,6 +310,11 @@ def _as_pair(batch: Any, where: str) -> Batch:
         raise StreamError(
             f"{where}: a batch must be a pair (x, y) of arrays or a dict with 'x' and 'y', "
             f"got {type(batch).__name__}"
+        )
+    if is_tree(batch[0]):
+        raise StreamError(
+            f"{where}: x is a tuple or dict of arrays, which streaming does not take yet; "
+            "train such inputs in memory (jn.data.from_arrays(x, y) with x a tuple or dict)"
         )
     return np.asarray(batch[0]), np.asarray(batch[1])
 

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from jaxnet import losses
-from jaxnet.core import Layer, Shape, format_shape, output_shape
+from jaxnet.core import Layer, Shape, ShapeError, format_shape, is_shape, output_shape
 from jaxnet.data import Dataset
 from jaxnet.data.stream import Stream
+from jaxnet.data.trees import batched_shape
 
 _CLASS_SCORES = (losses.softmax_cross_entropy,)
 """Losses that read integer labels as indices into the last axis of the predictions."""
@@ -116,6 +117,26 @@ def check_arguments(optimizer: Any, loss: Any, metrics: Any, seed: Any) -> None:
     check_seed(seed)
 
 
+def input_output_shape(net: Layer, feature_shape: Any) -> Any:
+    """The net's output shape for batches ``(None, *feature_shape)`` (for every part of tuple
+    or dict features).
+
+    Raises:
+      ShapeError: if the net does not take them; for tuple or dict features also where the net
+        refuses a tree of shapes (``fit: the net does not take inputs shaped {'left': (None,
+        5), 'right': (None, 3)}: dense: input_shape must be a tuple of ints, ...``).
+    """
+    shape = batched_shape(feature_shape)
+    try:
+        return output_shape(net, shape)
+    except TypeError as error:
+        if is_shape(shape):
+            raise
+        raise ShapeError(
+            f"the net does not take inputs shaped {format_shape(shape)}: {error}", root="fit"
+        ) from None
+
+
 def _is_known(shape: Any) -> bool:
     """Whether ``shape`` is an array shape (a tuple of ints, the batch axis maybe None)."""
     return isinstance(shape, tuple) and all(isinstance(d, int) for d in shape[1:])
@@ -139,7 +160,7 @@ def check_outputs_fit_data(net: Layer, data: Dataset, loss: Callable[..., Any]) 
         example (output shape (None, 3)); give the last layer 4 units``, or the same for the
         width of regression targets.
     """
-    out = output_shape(net, (None, *data.feature_shape))
+    out = input_output_shape(net, data.feature_shape)
     if not _is_known(out):
         return
     if data.num_classes is not None and any(loss is f for f in _CLASS_SCORES):
@@ -193,7 +214,7 @@ def check_outputs_fit_stream(net: Layer, data: Stream, loss: Callable[..., Any])
       ShapeError: if the net does not accept ``(batch, *data.feature_shape)``.
       ValueError: as :func:`check_outputs_fit_data`.
     """
-    out = output_shape(net, (None, *data.feature_shape))
+    out = input_output_shape(net, data.feature_shape)
     if not _is_known(out):
         return data
     labels = data.task == "classification" and data.spec.y_dtype == np.int32

@@ -26,14 +26,16 @@ TrainStep = Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]
 
 
 def epoch_batches(run_key: Array, epoch: Array, x: Array, y: Array, batch_size: int) -> Batch:
-    """The epoch's shuffled batches, stacked: ``((S, B, ...), (S, B, ...))``.
+    """The epoch's shuffled batches, stacked: ``((S, B, ...), (S, B, ...))``; for ``x`` a
+    tuple or dict of arrays, every part is shuffled by the same order.
 
     The last ``len(x) % batch_size`` examples of each shuffle are left out, so every step has
     the same shape and the loop compiles once; a different subset is left out each epoch.
     """
-    steps = x.shape[0] // batch_size
-    order = jax.random.permutation(epoch_key(run_key, epoch), x.shape[0])[: steps * batch_size]
-    xs = x[order].reshape(steps, batch_size, *x.shape[1:])  # (S, B, ...)
+    n = y.shape[0]  # x may be a tuple or dict of arrays, each with n rows
+    steps = n // batch_size
+    order = jax.random.permutation(epoch_key(run_key, epoch), n)[: steps * batch_size]
+    xs = jax.tree.map(lambda a: a[order].reshape(steps, batch_size, *a.shape[1:]), x)  # (S, B, ...)
     ys = y[order].reshape(steps, batch_size, *y.shape[1:])  # (S, B, ...)
     return xs, ys
 

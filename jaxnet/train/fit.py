@@ -32,6 +32,7 @@ from jaxnet.core import Array, Layer
 from jaxnet.data import Dataset
 from jaxnet.data.ondisk import OnDisk
 from jaxnet.data.stream import Stream
+from jaxnet.data.trees import batch_spec, batched_shape, is_tree, tree_map
 from jaxnet.distributed import (
     Mesh,
     Rules,
@@ -184,7 +185,7 @@ def initial_state(
     """The state ``fit`` starts from (same seed, same params), its optimizer wrapped by
     ``trainable``, ``update`` (a moving average) and ``precision``; a restore target for the
     run's checkpoints."""
-    input_shape = (None, *data.feature_shape)
+    input_shape = batched_shape(data.feature_shape)
     optimizer = wrapped_optimizer(optimizer, trainable, precision, update)
     return TrainState.create(net, optimizer, input_shape, key=jax.random.key(seed))
 
@@ -232,7 +233,8 @@ def evaluate(
 ) -> dict[str, float]:
     """Metrics over all of ``(x, y)``, in chunks of ``batch_size``, weighted by chunk size:
     :func:`evaluate_traced` compiled as one call, its results as Python floats."""
-    metrics = _evaluate_compiled(eval_step, train_state, jnp.asarray(x), jnp.asarray(y), batch_size)
+    xs = tree_map(jnp.asarray, x)  # x may be a tuple or dict of arrays
+    metrics = _evaluate_compiled(eval_step, train_state, xs, jnp.asarray(y), batch_size)
     return {name: float(value) for name, value in jax.device_get(metrics).items()}
 
 
@@ -344,7 +346,7 @@ def evaluate_traced(
     """:func:`evaluate` as traced code, to run inside the epoch's call: metrics over all of
     ``(x, y)`` in chunks of ``chunk`` (a ``lax.map`` over the full ones, then the rest),
     weighted by chunk size."""
-    n = x.shape[0]
+    n = y.shape[0]  # x may be a tuple or dict of arrays with n rows each
     full, rest = divmod(n, chunk)
     parts = []
     if full:
@@ -354,7 +356,7 @@ def evaluate_traced(
         per_chunk = jax.lax.map(lambda batch: eval_step(train_state, batch), chunks)
         parts.append(jax.tree.map(lambda v: v.sum(0) * chunk, per_chunk))
     if rest:
-        last = eval_step(train_state, (x[full * chunk :], y[full * chunk :]))
+        last = eval_step(train_state, jax.tree.map(lambda a: a[full * chunk :], (x, y)))
         parts.append(jax.tree.map(lambda v: v * rest, last))
     if not parts:
         return {}
@@ -602,6 +604,11 @@ def fit(
         check_outputs_fit_data(net, data, loss)
     streaming = _check_streaming(streaming, data)
     update = _check_update(update, batch_size, mesh)
+    if update.accumulate > 1 and isinstance(data, Dataset) and is_tree(data.x_train):
+        raise ValueError(
+            f"fit: Update(accumulate={update.accumulate}) does not take inputs that are a "
+            "tuple or dict of arrays yet; use accumulate=1 (or a smaller batch_size)"
+        )
     fused = _check_fused(fused)
     update = _plateau_monitor(update, monitor, names)
     if early_stopping is not None and early_stopping.monitor is None:
@@ -645,7 +652,7 @@ def fit(
     with run:  # on the way out, every write has completed or been rolled back
         run.warm_up()  # orbax and matplotlib load in the writer thread while init compiles
         fresh = TrainState.create(
-            net, optimizer, (None, *data.feature_shape), key=jax.random.key(seed)
+            net, optimizer, batched_shape(data.feature_shape), key=jax.random.key(seed)
         )
         train_state, history = run.start(fresh)
         train_step = make_train_step(
@@ -672,7 +679,7 @@ def fit(
                 run.resumed_extra,
             )
         else:
-            x = jax.ShapeDtypeStruct((batch_size, *data.feature_shape), data.x_train.dtype)
+            x = batch_spec(data.x_train, batch_size)
             fused = _runs_fused(fused, net, fresh, x, mesh)
             engine = _compile(train_step, eval_step, batch_size, data, mesh, rules, fused)
         train_state = engine.place(train_state)

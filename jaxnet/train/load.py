@@ -20,6 +20,8 @@ import numpy.typing as npt
 from jaxnet.config import ConfigError, from_config
 from jaxnet.core import Layer, Params, State
 from jaxnet.data import Preprocessing
+from jaxnet.data.preprocessing import TreePreprocessing
+from jaxnet.data.trees import batched_shape
 from jaxnet.train.checkpoint import Checkpointer
 from jaxnet.train.description import check_description
 from jaxnet.train.ema import ema_params
@@ -117,7 +119,7 @@ def _model(
     net: Layer,
     params: Params,
     state: State,
-    preprocessing: Preprocessing,
+    preprocessing: Preprocessing | TreePreprocessing,
     description: Mapping[str, Any],
 ) -> Model:
     names = description.get("target_names")
@@ -166,7 +168,7 @@ def load(
     preprocessing = Preprocessing.from_json(description["preprocessing"])  # checked above
     checkpoints = folder.checkpointer()
     step = _pick_step(checkpoints, step, which, folder)
-    input_shape = (None, *preprocessing.feature_shape)
+    input_shape = batched_shape(preprocessing.feature_shape)
     train_state = _restore_train_state(
         checkpoints, net, input_shape, description, config, step, folder.path / MODEL
     )

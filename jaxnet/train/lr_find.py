@@ -24,6 +24,7 @@ import optax
 
 from jaxnet.core import Layer
 from jaxnet.data import Dataset
+from jaxnet.data.trees import batched_shape
 from jaxnet.train.epoch import epoch_batches
 from jaxnet.train.optimizers import OPTIMIZERS
 from jaxnet.train.state import TrainState
@@ -100,12 +101,12 @@ def lr_find(
     )
     transformation = factory(schedule)
     state = TrainState.create(
-        net, transformation, (None, *data.feature_shape), key=jax.random.key(seed)
+        net, transformation, batched_shape(data.feature_shape), key=jax.random.key(seed)
     )
     train_step = make_train_step(net, loss, transformation)
     run = jax.jit(_range_test(train_step, steps, batch_size, smoothing, diverge))
     losses, smoothed, ran = jax.device_get(
-        run(state, jnp.asarray(data.x_train), jnp.asarray(data.y_train))
+        run(state, jax.tree.map(jnp.asarray, data.x_train), jnp.asarray(data.y_train))
     )
     n = int(ran)
     if n == 0:
@@ -128,12 +129,14 @@ def _range_test(
     steps, each skipped (a ``lax.cond``) once the loss has diverged or gone non-finite."""
 
     def run(state: TrainState, x: Any, y: Any) -> Any:
-        per_epoch = x.shape[0] // batch_size
+        per_epoch = y.shape[0] // batch_size
         shuffles = -(-steps // per_epoch)
         xs, ys = jax.vmap(lambda e: epoch_batches(state.key, e, x, y, batch_size))(
             jnp.arange(shuffles)
         )
-        xs, ys = (a.reshape(-1, *a.shape[2:])[:steps] for a in (xs, ys))  # (steps, B, ...)
+        xs, ys = jax.tree.map(
+            lambda a: a.reshape(-1, *a.shape[2:])[:steps], (xs, ys)
+        )  # (steps, B, ...)
 
         def step(carry: Any, batch: Any) -> Any:
             def train(carry: Any) -> Any:

@@ -19,7 +19,8 @@ import numpy.typing as npt
 
 from jaxnet import losses
 from jaxnet.core import Array, Layer, Params, State
-from jaxnet.data.preprocessing import Preprocessing
+from jaxnet.data.preprocessing import Preprocessing, TreePreprocessing
+from jaxnet.data.trees import num_rows, tree_map
 
 OUTPUTS = ("logits", "binary_logits", "values", "scores")
 """How to read a net's outputs: class logits (softmax cross-entropy), one logit per binary
@@ -40,6 +41,13 @@ def outputs_of(loss: Callable[..., Any], task: str | None) -> str:
     if kind is None:
         return "scores" if task == "classification" else "values"
     return kind
+
+
+def _padded(chunk: np.ndarray, size: int) -> np.ndarray:
+    """``chunk`` padded to ``size`` rows by repeating its last row, so one program serves it."""
+    if len(chunk) == size:
+        return chunk
+    return np.concatenate([chunk, np.repeat(chunk[-1:], size - len(chunk), 0)])
 
 
 def _bucket(n: int) -> int:
@@ -71,7 +79,7 @@ class Model:
     net: Layer
     params: Params
     state: State
-    preprocessing: Preprocessing
+    preprocessing: Preprocessing | TreePreprocessing
     outputs: str = "values"
     class_names: tuple[str, ...] | None = None
 
@@ -109,20 +117,20 @@ class Model:
             raise ValueError(f"predict: batch_size must be a positive int, got {batch_size!r}")
         if batch_size < 1:
             raise ValueError(f"predict: batch_size must be a positive int, got {batch_size!r}")
-        size = min(int(batch_size), _bucket(len(arr)))
-        out = jax.eval_shape(self._compiled, self.params, self.state, arr[:1].repeat(size, 0))
+        n = num_rows(arr)  # arr may be a tuple or dict of arrays, n rows each
+        size = min(int(batch_size), _bucket(n))
+        first = tree_map(lambda a: a[:1].repeat(size, 0), arr)
+        out = jax.eval_shape(self._compiled, self.params, self.state, first)
         if not isinstance(out, jax.ShapeDtypeStruct):
             raise ValueError(
                 f"predict: the net returns {type(out).__name__}, not one array; predict and "
                 "export take nets with a single output"
             )
         chunks = [np.zeros((0, *out.shape[1:]), out.dtype)]
-        for start in range(0, len(arr), size):
-            chunk = arr[start : start + size]
-            if len(chunk) < size:  # the last one: padded, so the same program serves it
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - len(chunk), 0)])
+        for start in range(0, n, size):
+            chunk = tree_map(lambda a, s=start: _padded(a[s : s + size], size), arr)
             y = np.asarray(self._compiled(self.params, self.state, chunk))
-            chunks.append(y[: min(size, len(arr) - start)])
+            chunks.append(y[: min(size, n - start)])
         return np.concatenate(chunks)
 
     def predict(self, x: npt.ArrayLike, *, batch_size: int = 1024) -> np.ndarray:
