@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time __getat
         Params,
         Shape,
         ShapeError,
+        ShapeTree,
         State,
         elementwise,
         intermediates,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time __getat
     )
     from jaxnet.describe import register_layer
     from jaxnet.export import export
+    from jaxnet.graph import each, graph
     from jaxnet.remat import remat
     from jaxnet.summary import SummaryRow, summary, summary_rows
 
@@ -55,14 +57,17 @@ __all__ = [
     "Params",
     "Shape",
     "ShapeError",
+    "ShapeTree",
     "State",
     "SummaryRow",
     "__version__",
     "data",
     "distributed",
+    "each",
     "elementwise",
     "export",
     "from_config",
+    "graph",
     "intermediates",
     "losses",
     "metrics",
@@ -95,13 +100,15 @@ _MODULE_OF = {
     "register_layer": "jaxnet.describe",
     "remat": "jaxnet.remat",
     "export": "jaxnet.export",
+    "graph": "jaxnet.graph",
+    "each": "jaxnet.graph",
 }
 _NAME_MODULES = {  # every other public name comes from jaxnet.core
     name: _MODULE_OF.get(name, "jaxnet.core")
     for name in __all__
     if name not in _SUBMODULES and name != "__version__"
 }
-_FUNCTIONS_NAMED_LIKE_THEIR_MODULE = frozenset({"summary", "export", "remat"})
+_FUNCTIONS_NAMED_LIKE_THEIR_MODULE = frozenset({"summary", "export", "remat", "graph"})
 
 
 def __getattr__(name: str) -> Any:
@@ -121,8 +128,8 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """The ``jaxnet`` module, whose ``summary`` and ``export`` stay the functions
-    ``jaxnet.summary.summary`` and ``jaxnet.export.export``.
+    """The ``jaxnet`` module, whose ``summary``, ``export``, ``remat`` and ``graph`` stay the
+    functions ``jaxnet.summary.summary``, ``jaxnet.export.export`` and so on.
 
     Importing a submodule binds it on its package, so the first ``import jaxnet.summary`` (by
     anyone, e.g. a doctest runner) would rebind ``jn.summary`` to the module; eager imports

@@ -7,12 +7,13 @@ constructor's registered name and arguments), so a whole net turns into a JSON o
      "net": {"type": "serial", "arguments": {"layers": [
          {"type": "nn.Dense", "arguments": {"features": 9}}, {"type": "nn.Sigmoid"}]}}}
 
-Arguments are JSON values, lists (read back as tuples), nested layers and cells, and functions
-of ``jax.nn``, ``jax.numpy`` and ``jax.nn.initializers`` written as ``{"function":
-"jax.nn.relu"}``. Arguments left at their default are not written, so a default initializer
-needs no name, and ``from_config(to_config(net))`` initializes the same parameters from the same
-key. Loading builds each layer by calling its registered constructor: a config never holds
-code, and no module is imported because a file names it.
+Arguments are JSON values, lists (read back as tuples), dicts with string keys (a graph's
+nodes, written as ``{"dict": {...}}``), nested layers and cells, and functions of ``jax.nn``,
+``jax.numpy`` and ``jax.nn.initializers`` written as ``{"function": "jax.nn.relu"}``.
+Arguments left at their default are not written, so a default initializer needs no name, and
+``from_config(to_config(net))`` initializes the same parameters from the same key. Loading
+builds each layer by calling its registered constructor: a config never holds code, and no
+module is imported because a file names it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+import jaxnet.graph  # registers graph and each
 import jaxnet.nn  # noqa: F401  (registers the built-in layers)
 from jaxnet import describe
 from jaxnet.core import Layer, _child_names
@@ -159,6 +161,8 @@ def _argument_path(path: str, constructor: str, argument: str, value: Any) -> st
     path."""
     if isinstance(value, tuple) and value and all(isinstance(v, Layer) for v in value):
         return tuple(f"{path}/{name}" for name in _child_names(value, path))
+    if isinstance(value, Mapping):  # a graph's nodes: each layer at its node's path
+        return path
     if isinstance(value, Layer):
         if constructor in ("named", "remat"):  # the layer inside keeps the wrapper's path
             return path
@@ -174,9 +178,17 @@ def _encode(value: Any, path: str | tuple[str, ...], argument: str) -> Any:
         assert isinstance(path, str)
         return _encode_part(value, path)
     if isinstance(value, tuple | list):
-        paths = path if isinstance(path, tuple) else [f"{path}[{i}]" for i in range(len(value))]
+        paths = path if isinstance(path, tuple) else _element_paths(value, path)
         return [_encode(v, p, argument) for v, p in zip(value, paths, strict=True)]
     assert isinstance(path, str)
+    if isinstance(value, Mapping):
+        bad = [key for key in value if not isinstance(key, str)]
+        if bad:
+            raise ConfigError(
+                f"to_config: {path}: argument {argument} has the key {bad[0]!r}; a config "
+                "holds dicts with string keys only"
+            )
+        return {"dict": {key: _encode(v, f"{path}/{key}", argument) for key, v in value.items()}}
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, np.bool_):
@@ -189,9 +201,18 @@ def _encode(value: Any, path: str | tuple[str, ...], argument: str) -> Any:
         return {"function": _function_name(value, path, argument)}
     raise ConfigError(
         f"to_config: {path}: argument {argument} is of type {type(value).__name__}, which a "
-        "config cannot hold (numbers, strings, booleans, None, tuples, layers and functions of "
-        "jax.nn or jax.numpy can); pass it as one of those"
+        "config cannot hold (numbers, strings, booleans, None, tuples, dicts, layers and functions "
+        "of jax.nn or jax.numpy can); pass it as one of those"
     )
+
+
+def _element_paths(value: tuple[Any, ...] | list[Any], path: str) -> list[str]:
+    """``path[i]`` for each element, except that the one layer of a graph's node
+    ``(layer, takes)`` sits at the node's own path."""
+    one_layer = sum(isinstance(v, Layer) for v in value) == 1
+    return [
+        path if one_layer and isinstance(v, Layer) else f"{path}[{i}]" for i, v in enumerate(value)
+    ]
 
 
 def _function_name(fn: Callable[..., Any], path: str, argument: str) -> str:
@@ -229,9 +250,11 @@ def _decode(value: Any, where: str) -> Any:
             return _build(value, where)
         if set(value) == {"function"}:
             return _resolve_function(value["function"], where)
+        if set(value) == {"dict"} and isinstance(value["dict"], Mapping):
+            return {key: _decode(v, f"{where}.{key}") for key, v in value["dict"].items()}
     raise ConfigError(
-        f"{where}: expected a JSON value, a list, a layer ({{'type': ...}}) or a function "
-        f"({{'function': ...}}), got {json.dumps(value)[:80]}"
+        f"{where}: expected a JSON value, a list, a layer ({{'type': ...}}), a function "
+        f"({{'function': ...}}) or a dict ({{'dict': {{...}}}}), got {json.dumps(value)[:80]}"
     )
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import jax
@@ -35,6 +35,10 @@ from jaxnet.describe import Spec, described
 Array = jax.Array
 Shape = tuple[int | None, ...]
 """An array shape whose batch axis (the first) may be ``None`` for unknown."""
+ShapeTree = Any
+"""The shape of what a layer takes or returns: one array's :data:`Shape`, or a tuple (a list
+reads as a tuple) or a dict with string keys of shape trees, for layers of several inputs or
+outputs: ``((None, 8), (None, 4))``, ``{"image": (None, 8, 8, 1), "age": (None, 1)}``."""
 Params = dict[str, Any]
 """Trainable parameters: a nested dict of arrays with readable string keys."""
 State = dict[str, Any]
@@ -159,9 +163,10 @@ class ShapeError(ValueError):
         return f"{'/'.join((self.root, *self.path))}: {self.message}"
 
 
-def format_shape(shape: Sequence[int | None]) -> str:
-    """Write a shape as Python does, with ``None`` for an unknown size: ``(None, 8)``."""
-    return repr(tuple(shape))
+def format_shape(shape: ShapeTree) -> str:
+    """Write a shape (or a tree of shapes) as Python does, with ``None`` for an unknown size:
+    ``(None, 8)``, ``((None, 8), (None, 4))``."""
+    return repr(map_shapes(tuple, shape))
 
 
 def as_shape(input_shape: Sequence[int | None], *, layer: str) -> Shape:
@@ -186,6 +191,59 @@ def as_shape(input_shape: Sequence[int | None], *, layer: str) -> Shape:
     if not dims:
         raise ShapeError("input_shape needs at least a batch axis, got ()", root=layer)
     return tuple(dims)
+
+
+def is_shape(value: Any) -> bool:
+    """True for one array's shape (a tuple or list of ints and Nones), False for a tree of them."""
+    return isinstance(value, tuple | list) and all(
+        dim is None or (isinstance(dim, int | np.integer) and not isinstance(dim, bool))
+        for dim in value
+    )
+
+
+def as_shapes(input_shape: Any, *, layer: str) -> ShapeTree:
+    """Validate a shape or a tree of shapes (:data:`ShapeTree`): each shape as :func:`as_shape`
+    reads it, lists as tuples, dicts with string keys as they are.
+
+    Raises:
+      TypeError: for anything else, or a dict key that is not a string.
+      ShapeError: for a bad size, a shape with no axes, or an empty tuple or dict of shapes.
+    """
+    if isinstance(input_shape, Mapping):
+        if not input_shape:
+            raise ShapeError("input_shape is an empty dict of shapes", root=layer)
+        bad = [key for key in input_shape if not isinstance(key, str)]
+        if bad:
+            raise TypeError(
+                f"{layer}: the keys of a dict of shapes must be strings, got {bad[0]!r}"
+            )
+        return {key: as_shapes(value, layer=layer) for key, value in input_shape.items()}
+    if (
+        isinstance(input_shape, tuple | list)
+        and input_shape
+        and not is_shape(input_shape)
+        and all(isinstance(part, tuple | list | Mapping) for part in input_shape)
+    ):
+        return tuple(as_shapes(part, layer=layer) for part in input_shape)
+    return as_shape(input_shape, layer=layer)
+
+
+def map_shapes(fn: Callable[[Shape], Any], shapes: ShapeTree) -> Any:
+    """``fn`` applied to every shape of a :data:`ShapeTree`, keeping its tuples and dicts."""
+    if isinstance(shapes, Mapping):
+        return {key: map_shapes(fn, value) for key, value in shapes.items()}
+    if isinstance(shapes, tuple | list) and not is_shape(shapes):
+        return tuple(map_shapes(fn, part) for part in shapes)
+    return fn(tuple(shapes))
+
+
+def shape_of(x: Any) -> ShapeTree:
+    """The :data:`ShapeTree` of an array or a tuple, list or dict of arrays."""
+    if isinstance(x, Mapping):
+        return {key: shape_of(value) for key, value in x.items()}
+    if isinstance(x, tuple | list):
+        return tuple(shape_of(part) for part in x)
+    return tuple(np.shape(x))
 
 
 def _child_key(key: Array | None, name: str) -> Array | None:
@@ -231,7 +289,8 @@ def _reraise_with_path(error: ShapeError, root: str, child: str) -> ShapeError:
 
 
 def check_input(x: Any, *, layer: str) -> None:
-    """Refuse an ``x`` that is not an array (a tuple such as ``(x, mask)`` passes on).
+    """Refuse an ``x`` that is not an array, a tuple or a dict (a tuple such as ``(x, mask)``
+    or the inputs of a graph pass on, and so does a list of arrays, which fan-in layers take).
 
     jaxnet follows ``jax.numpy``, whose functions refuse Python lists (``jnp.tanh([1.0])`` is a
     TypeError): converting one silently would copy it to the device on every call, and a list
@@ -240,11 +299,22 @@ def check_input(x: Any, *, layer: str) -> None:
     Raises:
       TypeError: ``serial: x must be an array (jax or NumPy), got list; ...``.
     """
-    if not isinstance(x, jax.Array | np.ndarray | np.generic | tuple):
+    if isinstance(x, list) and x and all(_is_array_tree(part) for part in x):
+        return  # a list of arrays (stax's fan-in layers take lists) is a tuple
+    if not isinstance(x, jax.Array | np.ndarray | np.generic | tuple | Mapping):
         raise TypeError(
             f"{layer}: x must be an array (jax or NumPy), got {type(x).__name__}; "
             "convert it with jnp.asarray(x)"
         )
+
+
+def _is_array_tree(x: Any) -> bool:
+    """An array, or a tuple or dict of arrays (the inputs of a layer of several inputs)."""
+    if isinstance(x, tuple | list):
+        return all(_is_array_tree(part) for part in x)
+    if isinstance(x, Mapping):
+        return all(_is_array_tree(part) for part in x.values())
+    return isinstance(x, jax.Array | np.ndarray | np.generic)
 
 
 def _entries(tree: Any) -> dict[str, tuple[int, ...]]:
@@ -287,13 +357,18 @@ def _abstract_init(layer: Layer, input_shape: Shape) -> tuple[Params, State]:
     return jax.eval_shape(lambda: layer.init(jax.random.key(0), input_shape)[1:])
 
 
-def _made_by_init(layer: Layer, input_shape: Shape) -> tuple[Params, State] | None:
+def _made_by_init(layer: Layer, input_shape: ShapeTree) -> tuple[Params, State] | None:
     """The params and state (as shapes) ``layer.init`` makes for ``input_shape``, computed
     abstractly (``jax.eval_shape``: nothing is allocated); None if init refuses the shape, so
     that ``apply`` reports the input in its own words."""
     try:
         return _abstract_init(layer, input_shape)
-    except Exception:  # any refusal (or an unhashable layer): not this check's to report
+    except TypeError:  # unhashable (a dict of shapes): the same, not memoized
+        try:
+            return _abstract_init.__wrapped__(layer, input_shape)
+        except Exception:
+            return None
+    except Exception:  # any refusal: not this check's to report
         return None
 
 
@@ -305,11 +380,13 @@ def _leaf_mismatch(layer: Layer, params: Params, state: State, x: Any) -> str | 
 
     Runs at trace time (``jax.eval_shape`` of init), so it costs nothing inside ``jit``.
     """
-    inputs = x[0] if isinstance(x, tuple) and x else x  # (x, mask): init takes x's shape
-    if layer.sublayers is not None or not hasattr(inputs, "shape"):
+    if layer.sublayers is not None or not _is_array_tree(x):
         return None
-    input_shape = tuple(inputs.shape)
+    input_shape = shape_of(x)
     expected = _made_by_init(layer, input_shape)
+    if expected is None and isinstance(x, tuple) and x and hasattr(x[0], "shape"):
+        input_shape = tuple(x[0].shape)  # (x, mask): init takes x's shape
+        expected = _made_by_init(layer, input_shape)
     if expected is None:
         return None
     for kind, given, made in (("params", params, expected[0]), ("state", state, expected[1])):
@@ -426,7 +503,7 @@ def serial(*layers: Layer) -> Layer:
     names = _child_names(layers, "serial")
 
     def init(key: Array, input_shape: Sequence[int | None]) -> tuple[Shape, Params, State]:
-        shape = as_shape(input_shape, layer="serial")
+        shape = as_shapes(input_shape, layer="serial")
         params: Params = {}
         state: State = {}
         for name, layer in zip(names, layers, strict=True):
@@ -464,7 +541,7 @@ def serial(*layers: Layer) -> Layer:
 
     def sublayers(input_shape: Shape) -> list[tuple[str, Layer, Shape]]:
         rows = []
-        shape = as_shape(input_shape, layer="serial")
+        shape = as_shapes(input_shape, layer="serial")
         for name, layer in zip(names, layers, strict=True):
             rows.append((name, layer, shape))
             shape = output_shape(layer, shape)
@@ -522,7 +599,7 @@ def parallel(*layers: Layer, combine: str = "concat") -> Layer:
     names = _child_names(layers, "parallel")
 
     def init(key: Array, input_shape: Sequence[int | None]) -> tuple[Shape, Params, State]:
-        shape = as_shape(input_shape, layer="parallel")
+        shape = as_shapes(input_shape, layer="parallel")
         shapes: list[Shape] = []
         params: Params = {}
         state: State = {}
@@ -555,7 +632,7 @@ def parallel(*layers: Layer, combine: str = "concat") -> Layer:
         return sum(branches[1:], start=branches[0]), new_state
 
     def sublayers(input_shape: Shape) -> list[tuple[str, Layer, Shape]]:
-        shape = as_shape(input_shape, layer="parallel")
+        shape = as_shapes(input_shape, layer="parallel")
         return [(name, layer, shape) for name, layer in zip(names, layers, strict=True)]
 
     apply, capture = _apply_and_capture(run)

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jaxnet.core import Layer, Shape, as_shape
+from jaxnet.core import Layer, ShapeTree, as_shapes, is_shape, map_shapes
 
 
 class SummaryRow(NamedTuple):
     """One leaf layer of the table."""
 
     path: str
-    input_shape: Shape
-    output_shape: Shape
+    input_shape: ShapeTree
+    output_shape: ShapeTree
     param_shapes: dict[str, tuple[int, ...]]
     param_count: int
     flops: float | None
@@ -25,8 +25,13 @@ class SummaryRow(NamedTuple):
     1, so an unknown batch gives FLOPs per example); None if it cannot be estimated."""
 
 
-def _dims(shape: Sequence[int | None]) -> str:
-    """``(1, 8) -> "1×8"``; an unknown size is written ``N``."""
+def _dims(shape: ShapeTree) -> str:
+    """``(1, 8) -> "1×8"``; an unknown size is written ``N``; a tuple of shapes
+    ``(1×8, 1×4)`` and a dict ``{image: 1×8×8×1, age: 1×1}``."""
+    if isinstance(shape, dict):
+        return "{" + ", ".join(f"{key}: {_dims(part)}" for key, part in shape.items()) + "}"
+    if not is_shape(shape):
+        return "(" + ", ".join(_dims(part) for part in shape) + ")"
     return "×".join("N" if d is None else str(d) for d in shape)
 
 
@@ -39,20 +44,25 @@ def _flat_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
     }
 
 
-def _flops(layer: Layer, params: Any, state: Any, input_shape: Shape) -> float | None:
+def _example(shape: tuple[int | None, ...], dtype: Any) -> jax.ShapeDtypeStruct:
+    """An abstract input of ``shape``, an unknown size counted as 1."""
+    return jax.ShapeDtypeStruct(tuple(1 if d is None else d for d in shape), dtype)
+
+
+def _flops(layer: Layer, params: Any, state: Any, input_shape: ShapeTree) -> float | None:
     """XLA's FLOP count for one ``apply``, from the lowered (not compiled) program.
 
     The input dtype is not part of a shape, so float32 is tried first and int32 next (token
     ids for embeddings).
     """
-    shape = tuple(1 if d is None else d for d in input_shape)
 
     def forward(params: Any, state: Any, x: jax.Array) -> jax.Array:
         return layer.apply(params, state, x)[0]
 
     for dtype in (jnp.float32, jnp.int32):
         try:
-            lowered = jax.jit(forward).lower(params, state, jax.ShapeDtypeStruct(shape, dtype))
+            x = map_shapes(functools.partial(_example, dtype=dtype), input_shape)
+            lowered = jax.jit(forward).lower(params, state, x)
         except (TypeError, ValueError):
             continue
         cost = lowered.cost_analysis()
@@ -61,8 +71,8 @@ def _flops(layer: Layer, params: Any, state: Any, input_shape: Shape) -> float |
     return None
 
 
-def _leaf_row(layer: Layer, path: str, input_shape: Shape) -> SummaryRow:
-    found: list[Shape] = []
+def _leaf_row(layer: Layer, path: str, input_shape: ShapeTree) -> SummaryRow:
+    found: list[ShapeTree] = []
 
     def abstract_init(key: jax.Array) -> Any:
         out_shape, params, state = layer.init(key, input_shape)
@@ -76,13 +86,14 @@ def _leaf_row(layer: Layer, path: str, input_shape: Shape) -> SummaryRow:
     return SummaryRow(path, input_shape, found[0], shapes, count, flops)
 
 
-def summary_rows(net: Layer, input_shape: Sequence[int | None]) -> list[SummaryRow]:
-    """The table's rows: one per leaf layer, in the order the input flows through them.
+def summary_rows(net: Layer, input_shape: ShapeTree) -> list[SummaryRow]:
+    """The table's rows: one per leaf layer, in the order the input flows through them (a
+    graph's nodes in the order they run).
 
     Runs ``init`` abstractly (``jax.eval_shape``): no parameters are created.
     """
 
-    def walk(layer: Layer, path: str, shape: Shape) -> list[SummaryRow]:
+    def walk(layer: Layer, path: str, shape: ShapeTree) -> list[SummaryRow]:
         if layer.sublayers is None:
             return [_leaf_row(layer, path, shape)]
         rows = []
@@ -90,7 +101,7 @@ def summary_rows(net: Layer, input_shape: Sequence[int | None]) -> list[SummaryR
             rows += walk(child, f"{path}/{name}", child_shape)
         return rows
 
-    return walk(net, net.name, as_shape(input_shape, layer=net.name))
+    return walk(net, net.name, as_shapes(input_shape, layer=net.name))
 
 
 def _algebra(row: SummaryRow) -> str:
@@ -113,7 +124,7 @@ def _si(value: float | None) -> str:
     return f"{value:.0f}"
 
 
-def summary(net: Layer, input_shape: Sequence[int | None], *, show: bool = True) -> str:
+def summary(net: Layer, input_shape: ShapeTree, *, show: bool = True) -> str:
     """A table of the network's layers, shapes, parameter counts and FLOPs; printed unless
     ``show=False``.
 
@@ -122,7 +133,8 @@ def summary(net: Layer, input_shape: Sequence[int | None], *, show: bool = True)
 
     Args:
       net: any layer.
-      input_shape: the input shape, batch first (``None`` for an unknown batch).
+      input_shape: the input shape, batch first (``None`` for an unknown batch); a tuple or
+        dict of shapes for a net of several inputs.
       show: print the table as well as returning it.
 
     Returns:

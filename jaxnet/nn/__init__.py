@@ -19,6 +19,7 @@ from jaxnet.nn.attention import MultiHeadAttention
 from jaxnet.nn.conv import Conv, ConvTranspose
 from jaxnet.nn.dropout import Dropout
 from jaxnet.nn.embedding import Embedding, PositionEmbedding
+from jaxnet.nn.fan import FanInConcat, FanInSum, FanOut, Select
 from jaxnet.nn.initializers import NamedInitializer, initializer
 from jaxnet.nn.linear import Dense, Flatten, Identity, Reshape
 from jaxnet.nn.norm import BatchNorm, GroupNorm, LayerNorm, RMSNorm
@@ -40,6 +41,9 @@ __all__ = [
     "Dropout",
     "Elu",
     "Embedding",
+    "FanInConcat",
+    "FanInSum",
+    "FanOut",
     "Flatten",
     "Gelu",
     "GeluExact",
@@ -56,6 +60,7 @@ __all__ = [
     "RMSNorm",
     "Relu",
     "Reshape",
+    "Select",
     "Selu",
     "Sigmoid",
     "SimpleRNN",
