@@ -604,11 +604,6 @@ def fit(
         check_outputs_fit_data(net, data, loss)
     streaming = _check_streaming(streaming, data)
     update = _check_update(update, batch_size, mesh)
-    if update.accumulate > 1 and isinstance(data, Dataset) and is_tree(data.x_train):
-        raise ValueError(
-            f"fit: Update(accumulate={update.accumulate}) does not take inputs that are a "
-            "tuple or dict of arrays yet; use accumulate=1 (or a smaller batch_size)"
-        )
     fused = _check_fused(fused)
     update = _plateau_monitor(update, monitor, names)
     if early_stopping is not None and early_stopping.monitor is None:

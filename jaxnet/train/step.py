@@ -95,7 +95,8 @@ def make_train_step(
 
     def accumulated(train_state: TrainState, x: Array, y: Array) -> Any:
         """`gradients` of ``accumulate`` micro-batches in turn, averaged."""
-        xs, ys = micro_batches(x, accumulate), micro_batches(y, accumulate)
+        xs = jax.tree.map(lambda a: micro_batches(a, accumulate), x)  # x may be a tuple or dict
+        ys = micro_batches(y, accumulate)
         key = step_key(train_state)
 
         def micro(carry: Any, inputs: Any) -> Any:
