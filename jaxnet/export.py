@@ -13,12 +13,30 @@
   (``jax.jit`` compiles the call once per input shape; without it every call is traced
   again, about 1.7x slower for small batches: see docs/benchmarks.md.)
 
+  A model whose inputs are a tuple or dict of arrays (a :func:`jaxnet.graph` net trained
+  on ``jn.data.from_arrays({"left": ..., "right": ...}, y)``) takes the same tuple or dict
+  of raw arrays, as its ``predict`` does: ``forward({"left": l, "right": r})``. All parts
+  share one symbolic batch dimension (any batch size, the same for every part), each part
+  keeps its dtype (``int32`` for token ids) and goes through its own preprocessing. A
+  tuple must be passed as a tuple (not a list): ``jax.export`` checks the tree's structure.
+
 - ``params.safetensors``: the parameters, layer state and standardization, named by their
   checkpoint paths (``params/dense_0/w``, ``state/batch_norm_0/mean``,
-  ``preprocessing/mean``), for PyTorch and other tools.
+  ``preprocessing/mean``), for PyTorch and other tools. For a tuple or dict of inputs each
+  standardized part is named by its path in the inputs, joined with ``/`` as checkpoint
+  paths are (dict keys, tuple indices): ``preprocessing/left/mean``,
+  ``preprocessing/left/std`` for the key ``"left"``, ``preprocessing/0/mean`` for the first
+  part of a tuple. A part that is not standardized (token ids, ``standardize=False``) has
+  no tensors, as a single input has none then.
 - ``signature.json``: what goes in and comes out (shapes with ``null`` for the batch, dtypes,
   what the outputs mean, the class names), the platforms, the versions, and until when JAX
-  promises to read ``forward.jax`` (see :data:`COMPATIBILITY`).
+  promises to read ``forward.jax`` (see :data:`COMPATIBILITY`). One input array is
+  ``"input": {"shape": [null, 4], "dtype": "float32"}``; a tuple or dict of inputs is
+  instead ``"inputs"``, the same tree as JSON (a list for a tuple, an object with the same
+  keys for a dict) of such ``{"shape", "dtype"}`` entries, e.g. ``"inputs": {"left":
+  {"shape": [null, 5], "dtype": "float32"}, "ids": {"shape": [null, 7], "dtype":
+  "int32"}}``. An entry is a leaf when its ``dtype`` is a string. Every ``null`` stands for
+  the one batch size that all parts share.
 
 Each file is written atomically (:mod:`jaxnet.atomic`), after all three are computed.
 """
@@ -41,6 +59,7 @@ from jax import export as jax_export
 
 from jaxnet import __version__, atomic
 from jaxnet.data.preprocessing import Preprocessing, TreePreprocessing
+from jaxnet.data.trees import is_tree, structure, tree_map
 from jaxnet.train.load import LoadedRun, load
 from jaxnet.train.model import Model
 from jaxnet.train.storage import leaves_by_path
@@ -107,6 +126,9 @@ def export(
     The forward pass ``forward.jax`` takes raw inputs of shape ``(batch, *feature_shape)``
     for any batch size, applies the preprocessing and the net in evaluation mode, and returns
     the raw outputs (logits, values), exactly as :meth:`jaxnet.train.Model.predict_outputs`.
+    A model of a tuple or dict of inputs (its preprocessing a ``TreePreprocessing``) takes
+    the same tuple or dict of raw arrays, every part with the same symbolic batch size; see
+    the module docstring for how its signature.json and safetensors names describe it.
 
     Args:
       source: a run folder (its checkpoint is restored with :func:`jaxnet.train.load`), a
@@ -125,8 +147,10 @@ def export(
     Raises:
       FileNotFoundError: if the run folder or its checkpoints are missing.
       NotADirectoryError: if ``out_dir`` is a file.
-      ValueError: for an unknown, repeated or missing platform, a missing ``out_dir``, or
-        ``step``/``which`` with a source that is not a run folder.
+      ValueError: for an unknown, repeated or missing platform, a missing ``out_dir``,
+        ``step``/``which`` with a source that is not a run folder, a net that returns more
+        than one array, or two input parts whose safetensors names are the same (dict keys
+        holding ``/``, such as ``"a/b"`` beside ``{"a": {"b": ...}}``).
       TypeError: for ``platforms`` given as one string, or a parameter whose dtype
         safetensors cannot store (a typed PRNG key, complex128). ``bfloat16`` and float8
         leaves are stored as safetensors' BF16 and F8 types.
@@ -145,12 +169,6 @@ def export(
     """
     platforms = _check_platforms(platforms)
     model, run, out = _resolve(source, out_dir, step, which)
-    if isinstance(model.preprocessing, TreePreprocessing):
-        raise ValueError(
-            "export: the model takes a tuple or dict of inputs, which export does not write yet "
-            "(its signature.json and the safetensors names describe one input array); serve it "
-            "with jn.train.load(run_dir).model.predict"
-        )
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"export: out_dir {str(out)!r} is a file, not a folder")
     weights = _safetensors_bytes(model)
@@ -204,47 +222,95 @@ def _resolve(
     return run.model, run, out
 
 
+def _parts(model: Model) -> Any:
+    """The model's per-input preprocessing: its one :class:`Preprocessing`, or the tuple or
+    dict (maybe nested) of them of a :class:`TreePreprocessing`."""
+    preprocessing = model.preprocessing
+    return preprocessing.parts if isinstance(preprocessing, TreePreprocessing) else preprocessing
+
+
 def _lower(model: Model, platforms: tuple[str, ...]) -> jax_export.Exported:
     """The model's forward pass on raw inputs, for any batch size, lowered for
-    ``platforms``; the parameters are constants of the program."""
+    ``platforms``; the parameters are constants of the program.
 
-    def forward(x: jax.Array) -> jax.Array:
-        return model.forward(x)
+    Every input part gets the same symbolic batch dimension (one ``symbolic_shape`` call,
+    so one scope), so the parts must come with the same number of rows.
+
+    Raises:
+      ValueError: if the net returns more than one array.
+    """
+    parts = _parts(model)
+
+    def forward(x: Any) -> jax.Array:
+        # jax hands a dict back with its keys sorted; the model's order again, part by part
+        return model.forward(tree_map(lambda _, part: part, parts, x))
 
     (batch,) = jax_export.symbolic_shape("batch")
-    preprocessing = model.preprocessing
-    spec = jax.ShapeDtypeStruct((batch, *preprocessing.feature_shape), preprocessing.dtype)
-    return jax_export.export(jax.jit(forward), platforms=platforms)(spec)
+    spec = tree_map(lambda p: jax.ShapeDtypeStruct((batch, *p.feature_shape), p.dtype), parts)
+    exported = jax_export.export(jax.jit(forward), platforms=platforms)(spec)
+    if not jax.tree_util.treedef_is_leaf(exported.out_tree):
+        out = jax.tree.unflatten(exported.out_tree, exported.out_avals)
+        raise ValueError(
+            f"export: the net returns {structure(out)}, not one array; export takes nets with "
+            "a single output"
+        )
+    return exported
 
 
 def _safetensors_bytes(model: Model) -> bytes:
     """The parameters, layer state and standardization as a safetensors file, each tensor
-    named by its checkpoint path (``params/dense_0/w``)."""
-    tree: dict[str, Any] = {"params": model.params, "state": model.state}
-    preprocessing = model.preprocessing
-    assert isinstance(preprocessing, Preprocessing)  # export refused a tree of inputs first
-    if preprocessing.mean is not None:
-        tree["preprocessing"] = {"mean": preprocessing.mean, "std": preprocessing.std}
+    named by its checkpoint path (``params/dense_0/w``); each standardized input part by its
+    path in the inputs (``preprocessing/left/mean``, ``preprocessing/0/std``)."""
     tensors = {}
-    for path, leaf in leaves_by_path(tree).items():
+    for path, leaf in leaves_by_path({"params": model.params, "state": model.state}).items():
         dtype = leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
         if str(dtype) not in _SAFETENSORS_DTYPES:
             raise TypeError(f"export: {path} has dtype {dtype}, which safetensors cannot store")
         tensors[path] = np.asarray(jax.device_get(leaf), order="C")
+    for path, part in _part_paths(_parts(model), "preprocessing"):
+        if part.mean is None or part.std is None:
+            continue  # not standardized: nothing to store
+        for name, value in (("mean", part.mean), ("std", part.std)):
+            if f"{path}/{name}" in tensors:
+                raise ValueError(
+                    f"export: two input parts are both named {path!r} in {PARAMS}; rename a "
+                    "dict key ('/' joins the keys of nested parts)"
+                )
+            tensors[f"{path}/{name}"] = np.asarray(value, np.float32, order="C")
     return safetensors.numpy.save(tensors, metadata={"format": FORMAT, "jaxnet": __version__})
+
+
+def _part_paths(parts: Any, prefix: str) -> list[tuple[str, Preprocessing]]:
+    """``(path, preprocessing)`` of every input part, the path joining dict keys and tuple
+    indices with "/" as checkpoint paths do (:func:`jaxnet.train.tree_paths`); one input is
+    ``prefix`` itself.
+
+    Example:
+      >>> p = Preprocessing((2,))
+      >>> [path for path, _ in _part_paths({"left": p, "pair": (p, p)}, "preprocessing")]
+      ['preprocessing/left', 'preprocessing/pair/0', 'preprocessing/pair/1']
+    """
+    if isinstance(parts, Mapping):
+        items: Any = parts.items()
+    elif is_tree(parts):
+        items = enumerate(parts)
+    else:
+        return [(prefix, parts)]
+    return [found for key, part in items for found in _part_paths(part, f"{prefix}/{key}")]
 
 
 def _signature(model: Model, run: LoadedRun | None, forward: jax_export.Exported) -> dict[str, Any]:
     """signature.json: inputs, outputs, names, platforms, versions and dates."""
     description: Mapping[str, Any] = run.description if run else {}
-    preprocessing = model.preprocessing
-    (out,) = forward.out_avals  # a net returns one array
+    parts = _parts(model)
+    (out,) = forward.out_avals  # _lower checked that the net returns one array
     today = datetime.datetime.now(datetime.UTC)
-    input_shape = [None, *preprocessing.feature_shape]
+    # one array: "input" as ever; a tuple or dict: "inputs", the same tree as JSON
+    key = "inputs" if isinstance(model.preprocessing, TreePreprocessing) else "input"
     return {
         "format": FORMAT,
         "task": description.get("task"),
-        "input": {"shape": input_shape, "dtype": preprocessing.dtype},
+        key: _json_inputs(parts),
         "output": {"shape": _shape(out.shape), "dtype": str(out.dtype), "kind": model.outputs},
         "class_names": None if model.class_names is None else list(model.class_names),
         "target_names": description.get("target_names"),
@@ -259,10 +325,44 @@ def _signature(model: Model, run: LoadedRun | None, forward: jax_export.Exported
         "files": {"forward": FORWARD, "params": PARAMS},
         "usage": (
             f"import jax; forward = jax.jit(jax.export.deserialize(open({FORWARD!r}, "
-            f"'rb').read()).call); y = forward(x)  # x: raw {preprocessing.dtype} inputs of shape "
-            f"(batch, {', '.join(map(str, preprocessing.feature_shape))}); y: {model.outputs}"
+            f"'rb').read()).call); y = forward(x)  # x: {_describe_inputs(model)}; "
+            f"y: {model.outputs}"
         ),
     }
+
+
+def _json_inputs(parts: Any) -> Any:
+    """The inputs for signature.json: ``{"shape": [null, ...], "dtype": ...}`` for one
+    array; a list of such entries for a tuple, an object with the same keys for a dict."""
+    if isinstance(parts, Mapping):
+        return {key: _json_inputs(part) for key, part in parts.items()}
+    if is_tree(parts):
+        return [_json_inputs(part) for part in parts]
+    return {"shape": [None, *parts.feature_shape], "dtype": parts.dtype}
+
+
+def _describe_inputs(model: Model) -> str:
+    """What ``forward`` takes, for signature.json's ``usage``: ``raw float32 inputs of shape
+    (batch, 4)``, or ``raw inputs {'left': float32 (batch, 5), 'ids': int32 (batch, 7)}, the
+    same batch for every part``."""
+    parts = _parts(model)
+    if not isinstance(model.preprocessing, TreePreprocessing):
+        return f"raw {parts.dtype} inputs of shape {_batched(parts)}"
+    return f"raw inputs {_describe_tree(parts)}, the same batch for every part"
+
+
+def _describe_tree(parts: Any) -> str:
+    if isinstance(parts, Mapping):
+        return "{" + ", ".join(f"{k!r}: {_describe_tree(p)}" for k, p in parts.items()) + "}"
+    if is_tree(parts):
+        inner = ", ".join(_describe_tree(p) for p in parts)
+        return f"({inner}{',' if len(parts) == 1 else ''})"  # a tuple, not a list
+    return f"{parts.dtype} {_batched(parts)}"
+
+
+def _batched(part: Preprocessing) -> str:
+    """``(batch, 5)``: one part's shape with the batch named."""
+    return f"(batch, {', '.join(map(str, part.feature_shape))})"
 
 
 def _shape(shape: Sequence[Any]) -> list[int | None]:
