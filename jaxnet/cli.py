@@ -64,8 +64,14 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     train.add_argument("--epochs", type=int, help="passes over the training data")
     train.add_argument("--lr", type=float, help="learning rate η")
     train.add_argument("--batch-size", type=int, help="examples per step")
-    train.add_argument("--width", type=int, help="units per hidden layer")
-    train.add_argument("--depth", type=int, help="hidden layers (0 = a linear model)")
+    train.add_argument(
+        "--width", type=int, help="units per hidden layer (conv recipes: first channels)"
+    )
+    train.add_argument(
+        "--depth",
+        type=int,
+        help="hidden layers (0 = a linear model; digits-cnn: conv blocks, digits-unet: levels)",
+    )
     train.add_argument("--activation", help=_ACTIVATIONS_HELP)
     train.add_argument("--optimizer", help="adam, adamw, sgd, momentum or rmsprop")
     train.add_argument("--seed", type=int, help="seeds init, shuffling and the split")
@@ -456,6 +462,8 @@ def _net_text(architecture: str, d: Any, dataset: Any) -> str:
         channels = ", ".join(str(width * 2**block) for block in range(depth))
         blocks = f"{depth} block{'s' if depth > 1 else ''} of 3×3 conv ({channels} channels)"
         return f"{image} → {blocks}, {d['activation']}, 2×2 max pool → {out}"
+    if architecture == "unet":
+        return _unet_text(d, dataset, out)
     if architecture == "recurrent":
         layers = [f"{d['cell']} {width}"] * depth
         return f"{shape} → {' → '.join(layers)} → {out}"
@@ -463,6 +471,26 @@ def _net_text(architecture: str, d: Any, dataset: Any) -> str:
         blocks = f"{depth} attention block{'s' if depth > 1 else ''}"
         return f"{shape} tokens → {blocks}, width {width}, {d['heads']} heads → {out} per token"
     return f"{' → '.join([shape, *[str(width)] * depth, str(out)])}, {d['activation']}"
+
+
+def _unet_text(d: Any, dataset: Any, out: int) -> str:
+    """A U-Net recipe's default net: ``8×8×1 → 3×3 conv 16, 2×2 max pool → 4×4: 3×3 conv 32
+    → 2×2 transposed conv 16, concat skip (16 + 16 channels), 3×3 conv 16 → 8×8: flatten →
+    10, relu``."""
+    image = tuple(dataset.image_shape or (*dataset.feature_shape, 1))
+    width, depth = d["width"], d["depth"]
+    channels = [width * 2**level for level in range(depth)]
+    down = " → ".join(f"3×3 conv {c}, 2×2 max pool" for c in channels)
+    bottom = "×".join(str(side // 2**depth) for side in image[:-1])
+    up = " → ".join(
+        f"2×2 transposed conv {c}, concat skip ({c} + {c} channels), 3×3 conv {c}"
+        for c in reversed(channels)
+    )
+    size = "×".join(map(str, image[:-1]))
+    return (
+        f"{'×'.join(map(str, image))} → {down} → {bottom}: 3×3 conv {width * 2**depth} → {up} "
+        f"→ {size}: flatten → {out}, {d['activation']}"
+    )
 
 
 def _summary(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ import optax
 from jaxnet import losses, metrics, nn, sweep
 from jaxnet.core import Layer, residual, serial
 from jaxnet.data import Dataset, from_file, load, persistence_mse
+from jaxnet.graph import graph
 from jaxnet.train.fit import FitResult, fit, initial_state
 from jaxnet.train.optimizers import OPTIMIZERS, momentum, optimizer
 from jaxnet.train.plateau import ReduceOnPlateau
@@ -47,6 +48,7 @@ __all__ = [
     "names",
     "recurrent",
     "transformer",
+    "unet",
 ]
 
 
@@ -105,6 +107,61 @@ def cnn(
     return serial(*layers, nn.Flatten, nn.Dense(out_features))
 
 
+def unet(
+    width: int, depth: int, activation: str, out_features: int, image_shape: Sequence[int]
+) -> Layer:
+    """A U-Net classifier (a :func:`jaxnet.graph`): ``depth`` levels down, a bottom, and as
+    many back up, each joined to the encoder map of its size by a skip connection.
+
+    Level ``i`` (``0`` to ``depth - 1``) is a 3×3 convolution of ``width·2**i`` channels and
+    ``activation`` (node ``down_i``), then 2×2 max pooling (``pool_i``); the bottom is a 3×3
+    convolution of ``width·2**depth`` channels at ``1/2**depth`` of the image's size. Back up,
+    each level ``i`` is a 2×2 transposed convolution of stride 2 to ``width·2**i`` channels
+    (``up_i``), joined to ``down_i`` on the channel axis (``join_i``, ``FanInConcat(-1)``:
+    ``2·width·2**i`` channels), then a 3×3 convolution and ``activation`` (``decode_i``). The
+    head (``classes``) flattens the full-size map into a linear classifier. Flat images
+    (``(B, 64)`` for digits) are reshaped to ``image_shape`` first (node ``image``).
+
+    Raises:
+      ValueError: if ``depth < 1`` (no level, no skip connection), or the image's height or
+        width does not divide by ``2**depth`` (an upsampled map would not meet its encoder's).
+
+    Example:
+      >>> import jax, jaxnet as jn
+      >>> jn.recipes.unet(8, 1, "relu", 10, (8, 8, 1)).init(jax.random.key(0), (1, 64))[0]
+      (1, 10)
+    """
+    if depth < 1:
+        raise ValueError(f"a U-Net needs depth >= 1 (levels down and back up), got {depth}")
+    sides = tuple(image_shape[:-1])
+    if any(side % 2**depth for side in sides):
+        size = "×".join(map(str, sides))
+        raise ValueError(
+            f"a U-Net of depth {depth} halves the image {depth} times, so its sides must divide "
+            f"by {2**depth}; the images are {size}: use a smaller depth"
+        )
+
+    def conv(channels: int) -> Layer:
+        return serial(nn.Conv(channels, (3, 3)), ACTIVATIONS[activation])
+
+    nodes: dict[str, tuple[Layer, Any]] = {"image": (nn.Reshape(tuple(image_shape)), "input")}
+    below = "image"
+    for level in range(depth):  # (B, H/2**level, W/2**level, width·2**level) each
+        nodes[f"down_{level}"] = (conv(width * 2**level), below)
+        nodes[f"pool_{level}"] = (nn.MaxPool((2, 2)), f"down_{level}")
+        below = f"pool_{level}"
+    nodes["bottom"] = (conv(width * 2**depth), below)  # (B, H/2**depth, W/2**depth, ...)
+    below = "bottom"
+    for level in reversed(range(depth)):
+        channels = width * 2**level
+        nodes[f"up_{level}"] = (nn.ConvTranspose(channels, (2, 2), strides=2), below)
+        nodes[f"join_{level}"] = (nn.FanInConcat(-1), (f"up_{level}", f"down_{level}"))
+        nodes[f"decode_{level}"] = (conv(channels), f"join_{level}")
+        below = f"decode_{level}"
+    nodes["classes"] = (serial(nn.Flatten, nn.Dense(out_features)), below)
+    return graph(nodes)
+
+
 def recurrent(width: int, depth: int, cell: str, out_features: int) -> Layer:
     """``depth`` recurrent layers of ``width`` units (``"lstm"``, ``"gru"`` or ``"rnn"``) over
     a sequence ``(B, T, F)``; the last one keeps only its final output, read by a linear layer.
@@ -160,7 +217,7 @@ class Recipe:
       defaults: the default config (epochs, lr, batch_size, width, depth, activation, optimizer,
         seed, precision, and per architecture ``cell`` or ``heads``); every key may be
         overridden.
-      architecture: ``"mlp"``, ``"cnn"``, ``"recurrent"`` or ``"transformer"``.
+      architecture: ``"mlp"``, ``"cnn"``, ``"unet"``, ``"recurrent"`` or ``"transformer"``.
     """
 
     name: str
@@ -282,6 +339,14 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType(
                 "cnn",
             ),
             Recipe(
+                "digits-unet",
+                "a U-Net on the 8×8 digits: conv and pool to 4×4, a transposed conv back up, "
+                "a skip connection joined on the channels, a linear classifier",
+                "digits",
+                _mlp_defaults(epochs=10, lr=2e-3, batch_size=32, width=16, depth=1),
+                "unet",
+            ),
+            Recipe(
                 "temperature-lstm",
                 "forecast tomorrow's temperature from 28 days with an LSTM (vs persistence)",
                 "temperature_forecast",
@@ -380,6 +445,8 @@ def _build_net(architecture: str, c: Mapping[str, Any], data: Dataset, out: int)
     width, depth = c["width"], c["depth"]
     if architecture == "cnn":
         return cnn(width, depth, c["activation"], out, _image_shape(data))
+    if architecture == "unet":
+        return unet(width, depth, c["activation"], out, _image_shape(data))
     if architecture == "recurrent":
         return recurrent(width, depth, c["cell"], out)
     if architecture == "transformer":
@@ -404,6 +471,7 @@ _FEATURE_AXES: Mapping[str, tuple[tuple[int, ...], str]] = MappingProxyType(
             "digits-cnn for images or temperature-lstm for sequences",
         ),
         "cnn": ((2, 3), "a cnn takes images, x of shape (n, height, width[, channels])"),
+        "unet": ((2, 3), "a U-Net takes images, x of shape (n, height, width[, channels])"),
         "recurrent": ((2,), "a recurrent net takes sequences, x of shape (n, steps, features)"),
         "transformer": ((), "a transformer takes token ids, which a data file does not give"),
     }
@@ -473,9 +541,9 @@ def build(config: Mapping[str, Any]) -> Job:
     A CSV target of whole numbers is read as class labels 0, 1, ... and refused when fewer
     than half of the classes up to its largest value occur (a price or a year is not a label),
     unless ``config["task"]`` says which task it is.
-    The recipe's net must fit the file's features: an MLP takes ``(n, features)``, a cnn
-    ``(n, height, width[, channels])``, a recurrent net ``(n, steps, features)``; a transformer
-    recipe takes no file.
+    The recipe's net must fit the file's features: an MLP takes ``(n, features)``, a cnn or
+    a U-Net ``(n, height, width[, channels])`` (a U-Net's sides divisible by ``2**depth``), a
+    recurrent net ``(n, steps, features)``; a transformer recipe takes no file.
 
     Raises:
       FileNotFoundError: if there is no data file.

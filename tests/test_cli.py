@@ -125,6 +125,7 @@ def test_recipes_and_summary(capsys):
         "iris",
         "breast-cancer",
         "digits-cnn",
+        "digits-unet",
         "temperature-lstm",
         "reverse-digits",
     ]
@@ -135,6 +136,46 @@ def test_recipes_and_summary(capsys):
         "total",
         f"{64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10:,}",
     ]
+
+
+def test_train_digits_unet_writes_a_run_folder_that_reloads_without_code(tmp_path, capsys):
+    run = tmp_path / "unet"
+    args = ["train", "digits-unet", "--epochs", "1", "--width", "4", "--no-progress"]
+    status, out, err = _main([*args, "--out", str(run)], capsys)
+    assert (status, err) == (0, [])
+    assert out.startswith("jaxnet train digits-unet: Dataset(name='digits'")
+    model = json.loads((run / "model.json").read_text())["net"]["net"]
+    assert model["type"] == "graph"
+    assert model["arguments"]["nodes"]["dict"]["join_0"][1] == ["up_0", "down_0"]
+    # the trained params, restored through the recipe (no model.json) ...
+    job = recipes.build(json.loads((run / "config.json").read_text()))
+    trained = train.RunFolder(run).checkpointer().restore(job.initial_state(), 1)
+    x = job.data.x_test
+    logits = job.net.apply(trained.params, trained.state, jax.numpy.asarray(x))[0]
+    # ... give what load() predicts from raw images, preprocessed by model.json
+    loaded = train.load(run)
+    raw = x * job.data.feature_std + job.data.feature_mean
+    np.testing.assert_allclose(
+        loaded.model.predict_proba(raw), jax.nn.softmax(logits), rtol=1e-5, atol=1e-6
+    )
+    labels = loaded.model.predict(raw)
+    np.testing.assert_array_equal(labels, np.argmax(logits, axis=-1))
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert np.mean(labels == job.data.y_test) == pytest.approx(last["test_accuracy"], abs=1e-6)
+    np.save(tmp_path / "raw.npy", raw)
+    status, out, _ = _main(["predict", str(run), str(tmp_path / "raw.npy")], capsys)
+    assert status == 0 and [int(v) for v in out.splitlines()[1:]] == labels.tolist()
+    status, out, _ = _main(["export", str(run), "--out", str(tmp_path / "export")], capsys)
+    assert status == 0
+    forward = jax.export.deserialize((tmp_path / "export" / "forward.jax").read_bytes())
+    np.testing.assert_allclose(
+        forward.call(raw[:7].astype(np.float32)), loaded.predict_outputs(raw[:7]), rtol=1e-5
+    )
+    status, out, err = _main(
+        ["train", "--resume", str(run), "--epochs", "2", "--no-progress"], capsys
+    )
+    assert (status, err) == (0, []) and out.startswith(f"resuming {run} from epoch 1")
+    assert train.load(run).step == 2
 
 
 def _main(args, capsys):
