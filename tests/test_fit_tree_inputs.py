@@ -186,8 +186,8 @@ def test_resume_is_bit_for_bit_and_load_predicts_on_raw_inputs(tmp_path):
     logits, _ = _graph().apply(resumed.train_state.params, {}, by_hand)
     np.testing.assert_allclose(model.predict_outputs(raw), logits, atol=1e-5)
     np.testing.assert_array_equal(model.predict(raw), np.argmax(logits, -1))
-    with pytest.raises(ValueError, match="export: the model takes a tuple or dict of inputs"):
-        jn.export(model, tmp_path / "export")
+    forward = jax.export.deserialize(jn.export(model, tmp_path / "export").forward.read_bytes())
+    np.testing.assert_allclose(forward.call(raw), model.predict_outputs(raw), atol=1e-6)
 
 
 def test_data_errors():
@@ -226,17 +226,6 @@ def test_a_net_that_does_not_take_the_inputs_is_one_shape_error():
         ),
     ):
         jn.train.fit(jn.nn.Dense(2), DICT, **_kw())
-
-
-def test_streaming_refuses_tree_batches_clearly():
-    with pytest.raises(
-        jn.data.StreamError,
-        match=exactly(
-            "stream: train batch 0: x is a tuple or dict of arrays, which streaming does not take "
-            "yet; train such inputs in memory (jn.data.from_arrays(x, y) with x a tuple or dict)"
-        ),
-    ):
-        jn.data.stream([((LEFT[:8], RIGHT[:8]), LABELS[:8])])
 
 
 def test_accumulation_on_tree_inputs_equals_the_whole_batch():
@@ -281,3 +270,26 @@ def test_accumulated_step_splits_every_part_by_the_same_rows():
     )
     for a, b in zip(jax.tree.leaves(new.params), jax.tree.leaves(expected), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_dict_keys_in_any_order(tmp_path):
+    """Keys not in sorted order (``jax.jit`` sorts them) and inputs given in another order."""
+    net = jn.graph(
+        {
+            "z": (jn.nn.Dense(3), "zeta"),
+            "a": (jn.nn.Dense(3), "alpha"),
+            "sum": (jn.nn.FanInSum, ("z", "a")),
+            "out": (jn.nn.Dense(2), "sum"),
+        },
+        inputs=("zeta", "alpha"),
+    )
+    data = jn.data.from_arrays({"zeta": LEFT[:, :3], "alpha": RIGHT[:, 0]}, LABELS, seed=1)
+    result = jn.train.fit(net, data, run_dir=tmp_path / "run", **_kw())
+    model = jn.train.load(tmp_path / "run").model
+    raw = {"zeta": LEFT[:4, :3], "alpha": RIGHT[:4, 0]}
+    scaled = {k: (raw[k] - data.feature_mean[k]) / data.feature_std[k] for k in raw}
+    logits, _ = net.apply(result.train_state.params, {}, scaled)
+    np.testing.assert_allclose(model.predict_outputs(raw), logits, atol=1e-5)
+    np.testing.assert_allclose(
+        model.predict_outputs(dict(reversed(raw.items()))), logits, atol=1e-5
+    )

@@ -12,7 +12,7 @@ Example:
 
 from .dataset import TASKS, Dataset, from_arrays
 from .ondisk import OnDisk
-from .preprocessing import Preprocessing
+from .preprocessing import Preprocessing, TreePreprocessing
 from .registry import load, names
 from .sequences import digit_sequences, persistence_mse, temperature_forecast
 from .stream import Stream, StreamError, stream
@@ -26,6 +26,7 @@ __all__ = [
     "Preprocessing",
     "Stream",
     "StreamError",
+    "TreePreprocessing",
     "digit_sequences",
     "from_arrays",
     "from_file",

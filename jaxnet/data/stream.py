@@ -15,9 +15,12 @@ An epoch is one pass over the source (``iter(source)`` or ``source(epoch)``), or
 is saved with each checkpoint when it has one (Grain's ``get_state()``), so a resume sets it
 there; otherwise a resume reads the batches already trained on again and drops them.
 
+A batch's ``x`` is one array, or a tuple or dict of arrays (the inputs of a net of several
+inputs, :func:`jaxnet.graph`), each with the batch's examples as rows.
+
 Every batch is checked on the host before it reaches the device: the same shapes and dtypes
-as the first batch, finite features, labels in range. A bad batch is one error naming the
-source, the epoch and the batch.
+as the first batch (and, for a tuple or dict, the same parts), finite features, labels in
+range. A bad batch is one error naming the source, the epoch, the batch and the part.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnet.data.preprocessing import Preprocessing
-from jaxnet.data.trees import is_tree
+from jaxnet.core import format_shape, map_shapes
+from jaxnet.data.preprocessing import Preprocessing, TreePreprocessing
+from jaxnet.data.trees import check_tree, is_tree, named_parts, same_structure, tree_map
 
-Batch = tuple[np.ndarray, np.ndarray]
+Batch = tuple[Any, np.ndarray]
+"""``(x, y)``: ``x`` one array, or a tuple or dict of arrays; ``y`` the labels or targets."""
 Source = Iterable[Any] | Callable[[int], Iterable[Any]]
 """An iterable of ``(x, y)`` batches, or a function from the epoch number to one."""
 
@@ -61,9 +66,11 @@ class BatchSpec:
     """What every batch of a stream looks like, read off its first training batch.
 
     Attributes:
-      x_shape, y_shape: the shapes of a batch's features ``(B, *feature_shape)`` and labels.
+      x_shape, y_shape: the shapes of a batch's features ``(B, *feature_shape)`` and labels;
+        for features that are a tuple or dict of arrays, ``x_shape`` is a tuple or dict of
+        such shapes.
       x_dtype, y_dtype: what they are cast to: float32 (or int32 ids) and int32 labels (or
-        float32 targets).
+        float32 targets); ``x_dtype`` is a tuple or dict like ``x_shape``'s for tree features.
 
     Example:
       >>> import numpy as np
@@ -71,18 +78,36 @@ class BatchSpec:
       (4, 3)
     """
 
-    x_shape: tuple[int, ...]  # (B, *feature_shape)
-    x_dtype: np.dtype[Any]
+    x_shape: Any  # (B, *feature_shape), or a tuple or dict of them
+    x_dtype: Any  # np.dtype, or a tuple or dict of them
     y_shape: tuple[int, ...]  # (B, ...)
     y_dtype: np.dtype[Any]
 
     @property
     def batch_size(self) -> int:
-        return self.x_shape[0]
+        return self.y_shape[0]
 
     @property
-    def feature_shape(self) -> tuple[int, ...]:
-        return self.x_shape[1:]
+    def feature_shape(self) -> Any:
+        """One example's shape: ``x_shape`` without the batch axis (for every part)."""
+        return map_shapes(lambda shape: shape[1:], self.x_shape)
+
+    @property
+    def x_bytes(self) -> int:
+        """The bytes of one batch's features (all parts)."""
+        parts = zip(_shape_parts(self.x_shape), _dtype_parts(self.x_dtype), strict=True)
+        return sum(int(np.prod(shape)) * dtype.itemsize for shape, dtype in parts)
+
+
+def _shape_parts(shapes: Any) -> list[tuple[int, ...]]:
+    """The shapes of a shape tree, in order (a batch's shapes: no unknown sizes)."""
+    out: list[tuple[int, ...]] = []
+    map_shapes(lambda shape: out.append(tuple(int(d or 0) for d in shape)), shapes)
+    return out
+
+
+def _dtype_parts(dtypes: Any) -> list[np.dtype[Any]]:
+    return [dtype for _, dtype in named_parts(dtypes)]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -122,14 +147,14 @@ class Stream:
     spec: BatchSpec
     task: str
     num_classes: int | None
-    preprocessing: Preprocessing
+    preprocessing: Preprocessing | TreePreprocessing
     name: str = "stream"
     target_names: tuple[str, ...] | None = None
     origin: Mapping[str, Any] | None = None
 
     @property
-    def feature_shape(self) -> tuple[int, ...]:
-        """The shape of one example's features."""
+    def feature_shape(self) -> Any:
+        """The shape of one example's features (a tuple or dict of shapes for tree features)."""
         return self.spec.feature_shape
 
     @property
@@ -303,7 +328,8 @@ def _skipped(batches: Iterator[Any], skip: int) -> Iterator[Any]:
 
 
 def _as_pair(batch: Any, where: str) -> Batch:
-    """A batch as ``(x, y)`` NumPy arrays: a pair, or a dict with ``"x"`` and ``"y"``."""
+    """A batch as ``(x, y)`` NumPy arrays (``x`` a tuple or dict of them for tree features):
+    a pair, or a dict with ``"x"`` and ``"y"``."""
     if isinstance(batch, Mapping) and "x" in batch and "y" in batch:
         batch = (batch["x"], batch["y"])
     if not isinstance(batch, tuple | list) or len(batch) != 2:
@@ -311,28 +337,53 @@ def _as_pair(batch: Any, where: str) -> Batch:
             f"{where}: a batch must be a pair (x, y) of arrays or a dict with 'x' and 'y', "
             f"got {type(batch).__name__}"
         )
-    if is_tree(batch[0]):
-        raise StreamError(
-            f"{where}: x is a tuple or dict of arrays, which streaming does not take yet; "
-            "train such inputs in memory (jn.data.from_arrays(x, y) with x a tuple or dict)"
-        )
-    return np.asarray(batch[0]), np.asarray(batch[1])
+    x = batch[0]
+    if is_tree(x):
+        try:
+            check_tree(x, "x")
+        except (TypeError, ValueError) as error:
+            raise StreamError(f"{where}: {error}") from None
+        x = tree_map(np.asarray, x)
+    else:
+        x = np.asarray(x)
+    return x, np.asarray(batch[1])
+
+
+def _parts(x: Any, y: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """``(name, array)`` for every part of ``x`` (``x``, ``x['left']``, ``x[0]``), then ``y``."""
+    return [*named_parts(x, "x"), ("y", y)]
+
+
+def _names(x: Any, what: str = "x") -> Any:
+    """A tree like ``x`` holding each part's name: ``"x"``, ``{"left": "x['left']", ...}``."""
+    if isinstance(x, Mapping):
+        return {key: _names(part, f"{what}[{key!r}]") for key, part in x.items()}
+    if isinstance(x, tuple) and is_tree(x):
+        return tuple(_names(part, f"{what}[{i}]") for i, part in enumerate(x))
+    return what
+
+
+def _shapes(x: Any) -> Any:
+    return tree_map(lambda a: a.shape, x)
 
 
 def spec_of(batch: Any, *, where: str = "stream: train batch 0") -> BatchSpec:
     """The :class:`BatchSpec` of a first batch, after checking it holds numbers."""
     x, y = _as_pair(batch, where)
-    for name, arr in (("x", x), ("y", y)):
+    for name, arr in _parts(x, y):
         if arr.ndim == 0:
             raise StreamError(f"{where}: {name} must have a batch axis, got a scalar")
         if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
             raise StreamError(f"{where}: {name} must hold numbers, got dtype {arr.dtype}")
-    if len(x) != len(y) or len(x) == 0:
-        raise StreamError(
-            f"{where}: x and y must hold the same number (> 0) of examples, got "
-            f"{len(x)} and {len(y)}"
-        )
-    return BatchSpec(x.shape, _feature_dtype(x.dtype), y.shape, _target_dtype(y.dtype))
+    for name, arr in named_parts(x, "x"):
+        if len(arr) != len(y) or len(arr) == 0:
+            raise StreamError(
+                f"{where}: {name} and y must hold the same number (> 0) of examples, got "
+                f"{len(arr)} and {len(y)}"
+            )
+    x_shape = _shapes(x)
+    x_dtype = tree_map(lambda a: _feature_dtype(a.dtype), x)
+    return BatchSpec(x_shape, x_dtype, y.shape, _target_dtype(y.dtype))
 
 
 def _feature_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
@@ -356,21 +407,27 @@ def check_batch(
         batch had (64, 64)``, and the like.
     """
     x, y = _as_pair(batch, where)
-    first = (spec.x_shape, spec.y_shape)
-    same = (x.shape, y.shape) == first
-    if not same and eval_split:  # a smaller last batch is fine for evaluation
-        same = x.shape[1:] == spec.x_shape[1:] and y.shape[1:] == spec.y_shape[1:]
-        same = same and len(x) == len(y) and len(x) > 0
-    if not same:
-        hint = (
-            " (drop a smaller last batch: drop_remainder=True)" if len(x) < spec.batch_size else ""
-        )
+    if not same_structure(x, spec.x_dtype):
         raise StreamError(
-            f"{where}: x has shape {x.shape} and y {y.shape}, but the first training batch had "
-            f"{spec.x_shape} and {spec.y_shape}; every training batch must have the same "
-            f"shapes{hint}"
+            f"{where}: x has shape {format_shape(_shapes(x))}, but the first training batch "
+            f"had {format_shape(spec.x_shape)}; every batch must have the same parts"
         )
-    x = _cast(x, spec.x_dtype, "x", where)
+    x_shapes = _shape_parts(_shapes(x))
+    first = (_shape_parts(spec.x_shape), spec.y_shape)
+    same = (x_shapes, y.shape) == first
+    if not same and eval_split:  # a smaller last batch is fine for evaluation
+        same = [s[1:] for s in x_shapes] == [s[1:] for s in first[0]]
+        same = same and y.shape[1:] == spec.y_shape[1:] and len(y) > 0
+        same = same and all(s[0] == len(y) for s in x_shapes)
+    if not same:
+        smaller = len(y) < spec.batch_size or min(s[0] for s in x_shapes) < spec.batch_size
+        hint = " (drop a smaller last batch: drop_remainder=True)" if smaller else ""
+        raise StreamError(
+            f"{where}: x has shape {format_shape(_shapes(x))} and y {y.shape}, but the first "
+            f"training batch had {format_shape(spec.x_shape)} and {spec.y_shape}; every "
+            f"training batch must have the same shapes{hint}"
+        )
+    x = tree_map(lambda a, dtype, name: _cast(a, dtype, name, where), x, spec.x_dtype, _names(x))
     y = _cast(y, spec.y_dtype, "y", where)
     if stream.num_classes is not None and stream.task == "classification":
         outside = np.flatnonzero((y < 0) | (y >= stream.num_classes))
@@ -426,7 +483,7 @@ def stream(
     steps_per_epoch: int | None = None,
     task: str | None = None,
     num_classes: int | None = None,
-    preprocessing: Preprocessing | None = None,
+    preprocessing: Preprocessing | TreePreprocessing | None = None,
     name: str = "stream",
 ) -> Stream:
     """A :class:`Stream` of ``(x, y)`` NumPy batches for :func:`jaxnet.train.fit`.
@@ -445,7 +502,8 @@ def stream(
       num_classes: for classification, the labels' range ``[0, num_classes)``, checked in
         every batch; None leaves it to the net's output width.
       preprocessing: the map from raw inputs to the batches' features, which a run folder
-        stores so predictions on raw inputs are right; None: the batches are raw inputs.
+        stores so predictions on raw inputs are right (a :class:`TreePreprocessing` for tuple
+        or dict features); None: the batches are raw inputs.
       name: the stream's name.
 
     Returns:
@@ -495,8 +553,7 @@ def stream(
         isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
     ):
         raise ValueError(f"stream: num_classes must be a positive int, got {num_classes!r}")
-    if preprocessing is None:
-        preprocessing = Preprocessing(spec.feature_shape, str(spec.x_dtype))
+    preprocessing = _preprocessing(preprocessing, spec)
     return Stream(
         train=train,
         val=val,
@@ -508,3 +565,27 @@ def stream(
         preprocessing=preprocessing,
         name=name,
     )
+
+
+def _preprocessing(
+    preprocessing: Preprocessing | TreePreprocessing | None, spec: BatchSpec
+) -> Preprocessing | TreePreprocessing:
+    """The stream's preprocessing: as given, after checking it takes the batches' features, or
+    the identity on them (one per part for tuple or dict features)."""
+    if preprocessing is None:
+        identity = tree_map(
+            lambda shape, dtype: Preprocessing(shape, str(dtype)), spec.feature_shape, spec.x_dtype
+        )
+        return TreePreprocessing(identity) if is_tree(spec.x_dtype) else identity
+    if not isinstance(preprocessing, Preprocessing | TreePreprocessing):
+        raise TypeError(
+            "stream: preprocessing must be a jn.data.Preprocessing (or TreePreprocessing), got "
+            f"{type(preprocessing).__name__}"
+        )
+    if preprocessing.feature_shape != spec.feature_shape:
+        raise ValueError(
+            f"stream: preprocessing takes features of shape "
+            f"{format_shape(preprocessing.feature_shape)}, but the batches' features have "
+            f"{format_shape(spec.feature_shape)}"
+        )
+    return preprocessing

@@ -88,11 +88,12 @@ def num_rows(tree: Any, what: str = "x") -> int:
 
 
 def same_structure(tree: Any, like: Any) -> bool:
-    """Whether ``tree`` has the tuple lengths and dict keys of ``like``."""
+    """Whether ``tree`` has the tuple lengths and dict keys of ``like`` (keys in any order: a
+    dict is looked up by key, and ``jax.jit`` hands dicts back with their keys sorted)."""
     if isinstance(like, Mapping):
         return (
             isinstance(tree, Mapping)
-            and list(tree) == list(like)
+            and set(tree) == set(like)
             and all(same_structure(tree[k], like[k]) for k in like)
         )
     if isinstance(like, tuple) and is_tree(like):

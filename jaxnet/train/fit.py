@@ -32,7 +32,7 @@ from jaxnet.core import Array, Layer
 from jaxnet.data import Dataset
 from jaxnet.data.ondisk import OnDisk
 from jaxnet.data.stream import Stream
-from jaxnet.data.trees import batch_spec, batched_shape, is_tree, tree_map
+from jaxnet.data.trees import batch_spec, batched_shape, tree_map
 from jaxnet.distributed import (
     Mesh,
     Rules,

@@ -1,7 +1,8 @@
 """Prefetch to the device: a host thread stacks the next batches while the device trains.
 
 :func:`prefetch` reads ``(x, y)`` NumPy batches from an iterator in a background thread,
-stacks ``K`` of them into ``(K, B, ...)`` arrays (a :class:`Chunk`, one compiled call's work),
+stacks ``K`` of them into ``(K, B, ...)`` arrays (a :class:`Chunk`, one compiled call's work;
+every part of an ``x`` that is a tuple or dict of arrays alike),
 starts their transfer to the device(s), and hands them over through a queue that holds
 ``depth`` chunks: while the device runs chunk ``i`` the host already holds ``i + 1`` (and,
 with ``depth=2``, ``i + 2``) on the device. An error in the thread (a source that raises, a
@@ -20,13 +21,15 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxnet.data.stream import Batch, StreamError
+from jaxnet.data.trees import tree_map
 
 
 class Chunk(NamedTuple):
     """``K`` batches stacked for one compiled call.
 
     Attributes:
-      x, y: the stacked batches on the device(s), shapes ``(K, B, ...)``.
+      x, y: the stacked batches on the device(s), shapes ``(K, B, ...)`` (``x`` a tuple or
+        dict of such arrays for tree features).
       real: how many of the ``K`` are real batches; the rest repeat the last one (padding of a
         last partial chunk, which the compiled call skips).
       host: the same batches as NumPy arrays, to replay a failed step on the host.
@@ -36,7 +39,7 @@ class Chunk(NamedTuple):
     x: Any
     y: Any
     real: int
-    host: tuple[np.ndarray, np.ndarray]
+    host: tuple[Any, np.ndarray]
     first: int
 
 
@@ -58,7 +61,7 @@ def _group(
     group: list[Batch] = []
     first = 0  # the pass's index of the group's first batch
     for batch in batches:
-        if group and batch[0].shape != group[0][0].shape:
+        if group and _shapes(batch) != _shapes(group[0]):
             yield group
             first, group = first + len(group), []
         group.append(batch)
@@ -69,10 +72,17 @@ def _group(
         yield group
 
 
-def stack(group: list[Batch], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``group`` as ``(size, B, ...)`` arrays, padded by repeating its last batch."""
+def _shapes(batch: Batch) -> Any:
+    """The shape of a batch's ``x`` (a tuple or dict of shapes for tree features)."""
+    return tree_map(np.shape, batch[0])
+
+
+def stack(group: list[Batch], size: int) -> tuple[Any, np.ndarray]:
+    """``group`` as ``(size, B, ...)`` arrays (every part of a tree ``x``), padded by repeating
+    its last batch."""
     padded = group + [group[-1]] * (size - len(group))
-    return np.stack([b[0] for b in padded]), np.stack([b[1] for b in padded])
+    xs = tree_map(lambda *parts: np.stack(parts), *[b[0] for b in padded])
+    return xs, np.stack([b[1] for b in padded])
 
 
 def prefetch(
@@ -115,11 +125,12 @@ def prefetch(
         first, standard = 0, None
         try:
             for group in _group(batches, size, limit):
-                standard = standard or group[0][0].shape
+                standard = standard or _shapes(group[0])
                 # the usual shape pads to `size`; another (evaluation only) keeps its length
-                k = size if pad and group[0][0].shape == standard else len(group)
+                k = size if pad and _shapes(group[0]) == standard else len(group)
                 host = stack(group, k)
-                chunk = Chunk(to_device(host[0]), to_device(host[1]), len(group), host, first)
+                x = tree_map(to_device, host[0])
+                chunk = Chunk(x, to_device(host[1]), len(group), host, first)
                 first += len(group)
                 if not put(chunk):
                     return

@@ -28,6 +28,7 @@ import numpy as np
 
 from jaxnet.core import Array
 from jaxnet.data.stream import Batch, Running, Stream, StreamError, iterator_position
+from jaxnet.data.trees import tree_map
 from jaxnet.train.epoch import TrainStep, guarded
 from jaxnet.train.prefetch import Chunk, device_putter, prefetch
 from jaxnet.train.retrace import watch_retraces
@@ -110,8 +111,7 @@ def steps_per_call(stream: Stream, settings: Streaming) -> int:
     if settings.steps_per_call is not None:
         return int(settings.steps_per_call)
     spec = stream.spec
-    batch_bytes = math.prod(spec.x_shape) * spec.x_dtype.itemsize
-    batch_bytes += math.prod(spec.y_shape) * spec.y_dtype.itemsize
+    batch_bytes = spec.x_bytes + math.prod(spec.y_shape) * spec.y_dtype.itemsize
     most = max(1, min(DEFAULT_STEPS_PER_CALL, CHUNK_BYTES // batch_bytes))
     length = pass_length(stream)
     if settings.periods and (length is None or math.gcd(*settings.periods) <= length):
@@ -150,7 +150,7 @@ def make_chunk(train_step: TrainStep, *, padded: bool) -> Callable[..., Any]:
                 batch, on = inputs[:2], inputs[2]
                 return jax.lax.cond(on, lambda c: body(c, batch), lambda c: (c, skipped), carry)
 
-            active = jnp.arange(xs.shape[0]) < count
+            active = jnp.arange(ys.shape[0]) < count  # xs may be a tuple or dict of arrays
             carry, (metrics, applied) = jax.lax.scan(step, carry, (xs, ys, active))
         else:
             carry, (metrics, applied) = jax.lax.scan(body, carry, (xs, ys))
@@ -166,7 +166,7 @@ def make_eval_chunk(eval_step: Callable[..., dict[str, Array]]) -> Callable[...,
 
     def run(train_state: TrainState, totals: dict[str, Array], xs: Any, ys: Any, count: Any):
         per_batch = jax.lax.map(lambda batch: eval_step(train_state, batch), (xs, ys))  # (K,)
-        weight = (jnp.arange(xs.shape[0]) < count) * xs.shape[1]  # (K,) examples, 0 if padding
+        weight = (jnp.arange(ys.shape[0]) < count) * ys.shape[1]  # (K,) examples, 0 if padding
         sums = {k: (v * weight).sum() for k, v in per_batch.items()}
         sums["examples"] = weight.sum().astype(jnp.float32)
         return sums if totals is None else jax.tree.map(jnp.add, totals, sums)
@@ -348,11 +348,11 @@ class StreamEngine:
         if len(row) > 2 and self.on_row is not None:
             self.on_row(row)
 
-    def batch_at(self, index: int) -> tuple[Array, Array]:
+    def batch_at(self, index: int) -> tuple[Any, Array]:
         """The epoch's batch ``index``, from the chunks kept (the last two)."""
         for first, real, host in self._kept:
             if first <= index < first + real:
-                return jnp.asarray(host[0][index - first]), jnp.asarray(host[1][index - first])
+                return _row(host, index - first)
         raise AssertionError(f"batch {index} is not among the kept chunks")  # internal
 
     def _dispatch_evaluation(self, train_state: TrainState, epoch: int) -> dict[str, Any]:
@@ -390,3 +390,8 @@ def _averages(totals: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
         split: {k: float(v / sums["examples"]) for k, v in sums.items() if k != "examples"}
         for split, sums in totals.items()
     }
+
+
+def _row(host: tuple[Any, np.ndarray], row: int) -> tuple[Any, Array]:
+    """Batch ``row`` of a chunk's stacked host arrays, on the device."""
+    return tree_map(lambda a: jnp.asarray(a[row]), host[0]), jnp.asarray(host[1][row])
