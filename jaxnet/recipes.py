@@ -136,9 +136,11 @@ def unet(
     sides = tuple(image_shape[:-1])
     if any(side % 2**depth for side in sides):
         size = "×".join(map(str, sides))
+        times = "once" if depth == 1 else f"{depth} times"
+        advice = "" if depth == 1 else ": use a smaller depth"
         raise ValueError(
-            f"a U-Net of depth {depth} halves the image {depth} times, so its sides must divide "
-            f"by {2**depth}; the images are {size}: use a smaller depth"
+            f"a U-Net of depth {depth} halves the image {times}, so its sides must divide by "
+            f"{2**depth}; the images are {size}{advice}"
         )
 
     def conv(channels: int) -> Layer:

@@ -293,3 +293,31 @@ def test_dict_keys_in_any_order(tmp_path):
     np.testing.assert_allclose(
         model.predict_outputs(dict(reversed(raw.items()))), logits, atol=1e-5
     )
+
+
+def test_validation_parts_are_matched_by_key():
+    """x_val's dict may list the parts in another order; a part of the wrong shape is named."""
+    x = {"left": LEFT[:40], "right": RIGHT[:40]}
+    val = {"right": RIGHT[40:], "left": LEFT[40:]}
+    data = jn.data.from_arrays(x, LABELS[:40], validation=(val, LABELS[40:]), seed=1)
+    expected = (LEFT[40:] - data.feature_mean["left"]) / data.feature_std["left"]
+    np.testing.assert_allclose(data.x_val["left"], expected, atol=1e-5)
+    assert list(data.x_val) == ["left", "right"]
+    swapped = {"right": LEFT[40:], "left": RIGHT[40:]}
+    with pytest.raises(
+        ValueError,
+        match=exactly("validation: x_val['left'] has samples of shape (2, 3), but x has (5,)"),
+    ):
+        jn.data.from_arrays(x, LABELS[:40], validation=(swapped, LABELS[40:]))
+
+
+def test_a_failed_step_on_tree_inputs_is_replayed_and_named():
+    """The in-memory replay draws the failed step's batch of every part again (it used to
+    index the dict of parts by the step, a KeyError). With η = 1e38 step 1's update is finite
+    but huge, and step 2's outputs overflow."""
+    huge = jn.data.from_arrays({"left": LEFT, "right": RIGHT}, LABELS, seed=1)
+    with pytest.raises(
+        jn.train.NonFiniteError, match=r"^non-finite loss or parameters at step 2; "
+    ) as caught:
+        jn.train.fit(_graph(), huge, **_kw(optimizer=optax.sgd(1e38)))
+    assert "graph/" in str(caught.value)

@@ -133,6 +133,18 @@ def test_unet_depth_that_cannot_be_built_is_refused(depth, message):
         _unet(depth=depth)
 
 
+def test_unet_of_depth_one_on_odd_images_is_refused():
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "a U-Net of depth 1 halves the image once, so its sides must divide by 2; the "
+            "images are 7×8"
+        )
+        + "$",
+    ):
+        recipes.unet(4, 1, "relu", 10, (7, 8, 1))
+
+
 def test_unet_on_a_file_of_images_whose_sides_do_not_halve(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "odd.npz"

@@ -74,15 +74,68 @@ def _close(a, b, atol=1e-6):
 
 
 @pytest.mark.parametrize("steps_per_call", [1, 3, None])
-def test_training_equals_the_same_steps_by_hand(steps_per_call):
-    # 8 batches in chunks of 3: the last chunk holds 2 and is padded
+@pytest.mark.parametrize("source", ["list", "function"])
+def test_training_equals_the_same_steps_by_hand(steps_per_call, source):
+    # 8 batches in chunks of 3: a list's pass ends in a chunk of 2 compiled at that size; a
+    # function's pass has no length, so its last chunk is padded to 3 and the padding skipped
     batches = _dict_batches()
-    stream = jn.data.stream(batches, num_classes=2)
+    train = batches if source == "list" else (lambda epoch: iter(batches))
+    stream = jn.data.stream(train, num_classes=2)
     result = jn.train.fit(
         _net(), stream, streaming=jn.train.Streaming(steps_per_call=steps_per_call), **_kw()
     )
     assert result.history[-1]["step"] == EPOCHS * len(batches)
     _close(result.train_state.params, _by_hand(_net(), batches))
+
+
+def test_rows_inside_an_epoch_cut_and_pad_tree_chunks():
+    """log_every=3 ends chunks at steps 3, 6, ...; the cut chunks run padded."""
+    batches = _dict_batches()
+    stream = jn.data.stream(lambda epoch: iter(batches), num_classes=2)
+    rows = []
+
+    class Steps:
+        def log(self, step, scalars):
+            pass
+
+        def log_steps(self, step, row):
+            rows.append(step)
+
+        def close(self):
+            pass
+
+    result = jn.train.fit(
+        _net(),
+        stream,
+        streaming=jn.train.Streaming(steps_per_call=4, log_every=3),
+        loggers=[Steps()],
+        **_kw(),
+    )
+    assert result.history[-1]["step"] == EPOCHS * len(batches)
+    assert rows == [3, 6, 9, 12, 15]
+    _close(result.train_state.params, _by_hand(_net(), batches))
+
+
+def test_dict_keys_may_come_in_any_order():
+    """Batches whose dicts list the parts in another order are the same batches."""
+    batches = _dict_batches()
+    turned = [({"right": x["right"], "left": x["left"]}, y) for x, y in batches]
+    mixed = [batches[0], *turned[1:]]
+    last = ({"right": RIGHT[:3], "left": LEFT[:3]}, LABELS[:3])
+    stream = jn.data.stream(mixed, val=[turned[0], last], num_classes=2)
+    result = jn.train.fit(_net(), stream, **_kw())
+    _close(result.train_state.params, _by_hand(_net(), batches))
+    first = ({"a": LEFT[:8], "b": RIGHT[:8, 0]}, LABELS[:8])
+    swapped = ({"b": LEFT[:8], "a": RIGHT[:8, 0]}, LABELS[:8])  # each key on the other's part
+    with pytest.raises(
+        jn.data.StreamError,
+        match=exactly(
+            "stream: train batch 1 of epoch 0: x has shape {'a': (8, 3), 'b': (8, 5)} and y "
+            "(8,), but the first training batch had {'a': (8, 5), 'b': (8, 3)} and (8,); every "
+            "training batch must have the same shapes"
+        ),
+    ):
+        list(jn.data.stream([first, swapped]).batches("train", epoch=0))
 
 
 def test_tuple_batches_train_as_dict_batches():
@@ -247,6 +300,15 @@ def test_first_batch_errors_name_the_part():
         jn.data.stream([({}, LABELS[:8])])
 
 
+def test_a_list_of_parts_is_not_one_array():
+    with pytest.raises(
+        jn.data.StreamError,
+        match=r"^stream: train batch 0: x is not one array \(.*\); give several inputs as a "
+        r"tuple or dict of arrays$",
+    ):
+        jn.data.stream([([LEFT[:8], RIGHT[:8]], LABELS[:8])])
+
+
 def test_a_preprocessing_that_does_not_take_the_batches_is_refused():
     with pytest.raises(
         ValueError,
@@ -256,6 +318,17 @@ def test_a_preprocessing_that_does_not_take_the_batches_is_refused():
         ),
     ):
         jn.data.stream(_dict_batches(), preprocessing=jn.data.Preprocessing((5,)))
+    ids = jn.data.TreePreprocessing(
+        {"left": jn.data.Preprocessing((5,)), "right": jn.data.Preprocessing((2, 3), "int32")}
+    )
+    with pytest.raises(
+        ValueError,
+        match=exactly(
+            "stream: preprocessing gives features of dtype {'left': 'float32', 'right': "
+            "'int32'}, but the batches' features are {'left': 'float32', 'right': 'float32'}"
+        ),
+    ):
+        jn.data.stream(_dict_batches(), preprocessing=ids)
 
 
 def test_a_net_that_does_not_take_the_batches_is_one_shape_error():

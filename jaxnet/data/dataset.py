@@ -381,7 +381,7 @@ def _as_validation(
     x_val, y_val = _as_feature_tree(validation[0], "x_val"), np.asarray(validation[1])
     _check_lengths(x_val, y_val)
     if is_tree(features):
-        _check_validation_tree(x_val, features)
+        x_val = _check_validation_tree(x_val, features)
     elif is_tree(x_val) or x_val.shape[1:] != features.shape[1:]:
         raise ValueError(
             f"validation: x_val has samples of shape {_sample_shape(x_val)}, but x has "
@@ -407,12 +407,14 @@ def _sample_shape(x: Any) -> Any:
     return tree_map(lambda a: a.shape[1:], x) if is_tree(x) else x.shape[1:]
 
 
-def _check_validation_tree(x_val: Any, features: Any) -> None:
-    """``x_val`` is a tree with the parts of ``x``, each of the same sample shape."""
+def _check_validation_tree(x_val: Any, features: Any) -> Any:
+    """``x_val`` as a tree with the parts of ``x`` in their order (dict keys may come in any
+    order), each of the same sample shape."""
     from jaxnet.data.trees import same_structure, structure
 
     if not same_structure(x_val, features):
         raise ValueError(f"validation: x_val is {structure(x_val)}, but x is {structure(features)}")
+    x_val = tree_map(lambda _, part: part, features, x_val)
     for (name, val), (_, part) in zip(
         named_parts(x_val, "x_val"), named_parts(features), strict=True
     ):
@@ -421,6 +423,7 @@ def _check_validation_tree(x_val: Any, features: Any) -> None:
                 f"validation: {name} has samples of shape {val.shape[1:]}, but x has "
                 f"{part.shape[1:]}"
             )
+    return x_val
 
 
 def _as_features(x: npt.ArrayLike, what: str = "x") -> np.ndarray:

@@ -344,9 +344,21 @@ def _as_pair(batch: Any, where: str) -> Batch:
         except (TypeError, ValueError) as error:
             raise StreamError(f"{where}: {error}") from None
         x = tree_map(np.asarray, x)
-    else:
-        x = np.asarray(x)
-    return x, np.asarray(batch[1])
+        return x, _as_array(batch[1], "y", where)
+    return _as_array(x, "x", where), _as_array(batch[1], "y", where)
+
+
+def _as_array(value: Any, name: str, where: str) -> np.ndarray:
+    """``value`` as a NumPy array, or a StreamError naming the batch (a list of arrays of
+    different shapes, say: several inputs are a tuple or dict, not a list)."""
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as error:
+        reason = (str(error).splitlines() or [""])[0]
+        raise StreamError(
+            f"{where}: {name} is not one array ({reason}); give several inputs as a tuple or "
+            "dict of arrays"
+        ) from None
 
 
 def _parts(x: Any, y: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -412,6 +424,7 @@ def check_batch(
             f"{where}: x has shape {format_shape(_shapes(x))}, but the first training batch "
             f"had {format_shape(spec.x_shape)}; every batch must have the same parts"
         )
+    x = tree_map(lambda _, part: part, spec.x_dtype, x)  # dict keys in the first batch's order
     x_shapes = _shape_parts(_shapes(x))
     first = (_shape_parts(spec.x_shape), spec.y_shape)
     same = (x_shapes, y.shape) == first
@@ -587,5 +600,11 @@ def _preprocessing(
             f"stream: preprocessing takes features of shape "
             f"{format_shape(preprocessing.feature_shape)}, but the batches' features have "
             f"{format_shape(spec.feature_shape)}"
+        )
+    dtypes = tree_map(str, spec.x_dtype)
+    if preprocessing.dtype != dtypes:
+        raise ValueError(
+            f"stream: preprocessing gives features of dtype {preprocessing.dtype}, but the "
+            f"batches' features are {dtypes}"
         )
     return preprocessing

@@ -435,7 +435,7 @@ def _compile(
     def batch_at(train_state: TrainState, epoch: int, index: int) -> Any:
         """Batch ``index`` of ``epoch``'s shuffle, drawn again from the run's key."""
         xs, ys = epoch_batches(train_state.key, jnp.int32(epoch), x_train, y_train, batch_size)
-        return xs[index], ys[index]
+        return tree_map(lambda a: a[index], xs), ys[index]  # xs may be a tuple or dict
 
     return _Engine(run_epoch, batch_at, _placer(mesh, rules))
 
@@ -547,6 +547,8 @@ def fit(
         None writes nothing. Every file is written atomically (see :mod:`jaxnet.atomic`).
       resume: continue from the newest checkpoint in ``run_dir`` that verifies (bit for bit
         the same as a run that never stopped); ``metrics.jsonl`` is cut back to its epoch.
+        ``batch_size``, ``seed``, ``precision`` and ``update`` must be the run's (a
+        ValueError names the first that differs); ``epochs`` counts from the run's start.
       checkpointing: cadence, retention and asynchronous writing of the checkpoints, a
         :class:`Checkpointing`; by default as often as the disk keeps up without slowing
         training, keeping 3 and the best.

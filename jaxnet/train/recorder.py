@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import pathlib
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import jax
@@ -83,6 +85,29 @@ class Checkpointing:
             raise TypeError(
                 f"Checkpointing: asynchronous must be True or False, got {self.asynchronous!r}"
             )
+
+
+_UNRECORDED = object()
+
+KEPT_ON_RESUME: Mapping[str, Any] = MappingProxyType(
+    {
+        "batch_size": _UNRECORDED,
+        "seed": _UNRECORDED,
+        "precision": _UNRECORDED,
+        "accumulate": 1,
+        "ema": None,
+        "evaluate_ema": False,
+        "reduce_on_plateau": None,
+    }
+)
+"""The config.json settings a resume must repeat, with the value a folder that lacks one had
+(``fit`` writes ``accumulate``, ``ema`` and ``reduce_on_plateau`` only when set); a setting
+recorded only by later versions is not checked in an older folder. ``epochs`` may grow."""
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as config.json reads it back (tuples as lists)."""
+    return json.loads(json.dumps(value))
 
 
 class Recorder:
@@ -185,6 +210,8 @@ class Recorder:
 
     def _resume(self, fresh: TrainState) -> tuple[TrainState, list[dict[str, Any]]]:
         assert self.folder is not None and self.checkpoints is not None
+        if (self.folder.path / CONFIG).is_file():
+            self._check_same_settings()  # before anything in the folder moves
         epoch, passed_over = self.checkpoints.verified_step()
         if passed_over:
             sync_processes("jaxnet resume: verified")  # all have read before process 0 moves
@@ -224,6 +251,22 @@ class Recorder:
             return
         saved = self.folder.read_model().get("data") or {}
         check_same_file(saved, self.model.get("data") or {}, str(file))
+
+    def _check_same_settings(self) -> None:
+        """A resumed run keeps the settings that shape its steps (see :data:`KEPT_ON_RESUME`):
+        another batch size, seed or update rule would silently continue a different run."""
+        assert self.folder is not None
+        saved = self.folder.read_config()
+        for key, default in KEPT_ON_RESUME.items():
+            if default is _UNRECORDED and (key not in saved or key not in self.config):
+                continue  # a folder from before the key was recorded
+            was, now = _as_json(saved.get(key, default)), _as_json(self.config.get(key, default))
+            if was != now:
+                raise ValueError(
+                    f"fit: cannot resume {str(self.folder.path)!r} with {key}={now!r}: it was "
+                    f"trained with {key}={was!r} (config.json); a resume keeps the run's "
+                    "settings, so pass the same or train into a new run_dir"
+                )
 
     def _write_config(self, config: dict[str, Any]) -> None:
         """config.json, then model.json (process 0 only)."""

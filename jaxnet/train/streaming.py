@@ -262,7 +262,7 @@ class StreamEngine:
 
     def _program(self, chunk: Chunk) -> Callable[..., Any]:
         """The compiled call for ``chunk``: padded, of the usual size ``K``, or the rest."""
-        if len(chunk.host[0]) > chunk.real:
+        if len(chunk.host[1]) > chunk.real:  # host[0], x, may be a tuple or dict of parts
             return self._padded
         return self._full if chunk.real == self.size else self._rest
 
