@@ -59,7 +59,7 @@ from jax import export as jax_export
 
 from jaxnet import __version__, atomic
 from jaxnet.data.preprocessing import Preprocessing, TreePreprocessing
-from jaxnet.data.trees import is_tree, structure, tree_map
+from jaxnet.data.trees import is_tree, ordered_like, structure, tree_map
 from jaxnet.train.load import LoadedRun, load
 from jaxnet.train.model import Model
 from jaxnet.train.storage import leaves_by_path
@@ -242,8 +242,7 @@ def _lower(model: Model, platforms: tuple[str, ...]) -> jax_export.Exported:
     parts = _parts(model)
 
     def forward(x: Any) -> jax.Array:
-        # jax hands a dict back with its keys sorted; the model's order again, part by part
-        return model.forward(tree_map(lambda _, part: part, parts, x))
+        return model.forward(ordered_like(x, parts))  # jax hands a dict back keys sorted
 
     (batch,) = jax_export.symbolic_shape("batch")
     spec = tree_map(lambda p: jax.ShapeDtypeStruct((batch, *p.feature_shape), p.dtype), parts)

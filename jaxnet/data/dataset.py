@@ -410,11 +410,11 @@ def _sample_shape(x: Any) -> Any:
 def _check_validation_tree(x_val: Any, features: Any) -> Any:
     """``x_val`` as a tree with the parts of ``x`` in their order (dict keys may come in any
     order), each of the same sample shape."""
-    from jaxnet.data.trees import same_structure, structure
+    from jaxnet.data.trees import ordered_like, same_structure, structure
 
     if not same_structure(x_val, features):
         raise ValueError(f"validation: x_val is {structure(x_val)}, but x is {structure(features)}")
-    x_val = tree_map(lambda _, part: part, features, x_val)
+    x_val = ordered_like(x_val, features)
     for (name, val), (_, part) in zip(
         named_parts(x_val, "x_val"), named_parts(features), strict=True
     ):

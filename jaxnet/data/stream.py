@@ -36,7 +36,14 @@ import numpy as np
 
 from jaxnet.core import format_shape, map_shapes
 from jaxnet.data.preprocessing import Preprocessing, TreePreprocessing
-from jaxnet.data.trees import check_tree, is_tree, named_parts, same_structure, tree_map
+from jaxnet.data.trees import (
+    check_tree,
+    is_tree,
+    named_parts,
+    ordered_like,
+    same_structure,
+    tree_map,
+)
 
 Batch = tuple[Any, np.ndarray]
 """``(x, y)``: ``x`` one array, or a tuple or dict of arrays; ``y`` the labels or targets."""
@@ -424,7 +431,7 @@ def check_batch(
             f"{where}: x has shape {format_shape(_shapes(x))}, but the first training batch "
             f"had {format_shape(spec.x_shape)}; every batch must have the same parts"
         )
-    x = tree_map(lambda _, part: part, spec.x_dtype, x)  # dict keys in the first batch's order
+    x = ordered_like(x, spec.x_dtype)  # dict keys in the first batch's order
     x_shapes = _shape_parts(_shapes(x))
     first = (_shape_parts(spec.x_shape), spec.y_shape)
     same = (x_shapes, y.shape) == first

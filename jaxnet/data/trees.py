@@ -105,6 +105,13 @@ def same_structure(tree: Any, like: Any) -> bool:
     return not isinstance(tree, Mapping) and not (isinstance(tree, tuple) and is_tree(tree))
 
 
+def ordered_like(tree: Any, like: Any) -> Any:
+    """``tree``'s parts in ``like``'s structure: dict keys in ``like``'s order (jax sorts a
+    dict's keys when it flattens it, so a tree whose keys came in another order is rebuilt
+    as ``like``). ``tree`` must have ``like``'s structure (:func:`same_structure`)."""
+    return tree_map(lambda _, part: part, like, tree)
+
+
 def structure(tree: Any) -> str:
     """A tree's structure for messages: ``(array, array)``, ``{'left': array, 'right': array}``."""
     if isinstance(tree, Mapping):
