@@ -1,9 +1,68 @@
-"""Strict JAX for every test: implicit rank promotion raises; warnings are errors (pyproject)."""
+"""The suite's settings: strict JAX, a fast compiler, one shared compilation cache, no stray writes.
 
+* Strict JAX: implicit rank promotion raises; warnings are errors (pyproject).
+* XLA compiles with most optimizations off (``jax_disable_most_optimizations``): the suite's
+  programs are tiny and run once or twice, so compiling is most of their time and optimizing it
+  buys nothing. Child processes inherit it through ``JAX_DISABLE_MOST_OPTIMIZATIONS``. Tests that
+  must see the default compiler (the README's quick start, one training test per path) take the
+  ``default_optimizations`` fixture.
+* One persistent compilation cache for the whole session, in a temporary folder that every
+  process of the run shares: the test process, pytest-xdist's workers and every child process
+  (``JAX_COMPILATION_CACHE_DIR``, ``JAXNET_CACHE_DIR``). So a program compiled once is loaded
+  everywhere else, and no test reads or writes the user's ``~/.cache/jaxnet/xla``. A cache size
+  limit makes JAX lock the folder, so two processes never read a half-written entry.
+* Hypothesis runs a bounded, derandomized profile and keeps no database in the work tree.
+* The summary line counts XLA's compilations (JAX's monitoring events): how many programs were
+  asked for, compiled, or loaded from the cache. ``tests/README.md`` says how the suite stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from typing import ClassVar
+
+import hypothesis
 import jax
 import pytest
+from jax import monitoring
 
-jax.config.update("jax_numpy_rank_promotion", "raise")
+_CACHE_OWNER = "JAXNET_TESTS_CACHE_OWNER"  # the pid of the process that made the folder
+_CHILD_ENVIRONMENT = {
+    "JAX_DISABLE_MOST_OPTIMIZATIONS": "1",
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    "JAX_COMPILATION_CACHE_MAX_SIZE": str(8 << 30),  # a limit turns on JAX's file lock
+}
+
+hypothesis.settings.register_profile(
+    "jaxnet", max_examples=40, deadline=None, derandomize=True, database=None, print_blob=True
+)
+hypothesis.settings.load_profile("jaxnet")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    jax.config.update("jax_numpy_rank_promotion", "raise")
+    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):  # the first process of the run
+        folder = tempfile.mkdtemp(prefix="jaxnet-tests-xla-")
+        os.environ.update(JAX_COMPILATION_CACHE_DIR=folder, **{_CACHE_OWNER: str(os.getpid())})
+    os.environ.setdefault("JAXNET_CACHE_DIR", os.environ["JAX_COMPILATION_CACHE_DIR"])
+    for name, value in _CHILD_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.config.update("jax_compilation_cache_max_size", 8 << 30)
+    jax.config.update("jax_disable_most_optimizations", True)
+    config.pluginmanager.register(_CompileCounter(config), "jaxnet-compile-counter")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if os.environ.get(_CACHE_OWNER) == str(os.getpid()):
+        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture
@@ -12,9 +71,70 @@ def key() -> jax.Array:
     return jax.random.key(0)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Share compiled programs between tests: many fits compile the same init and steps."""
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache")))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+@pytest.fixture
+def default_optimizations(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """XLA's default optimizations for this test and its child processes.
+
+    The in-memory caches are cleared before and after, so the test compiles its own programs
+    and none of them outlives it.
+    """
+    monkeypatch.delenv("JAX_DISABLE_MOST_OPTIMIZATIONS")
+    jax.clear_caches()
+    jax.config.update("jax_disable_most_optimizations", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", True)
+        jax.clear_caches()
+
+
+class _CompileCounter:
+    """Counts JAX's compile events, in this process or summed over pytest-xdist's workers."""
+
+    _EVENTS: ClassVar[dict[str, str]] = {
+        "/jax/compilation_cache/compile_requests_use_cache": "programs",
+        "/jax/compilation_cache/cache_hits": "loaded",
+        "/jax/compilation_cache/cache_misses": "compiled",
+    }
+
+    SHOWN = 8  # the programs that took longest to compile or load, summed over their compiles
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.counts: Counter[str] = Counter()
+        monitoring.register_event_listener(self._on_event)
+        monitoring.register_event_duration_secs_listener(self._on_duration)
+
+    def _on_event(self, event: str, **_: object) -> None:
+        if event in self._EVENTS:
+            self.counts[self._EVENTS[event]] += 1
+
+    def _on_duration(self, event: str, duration: float, **kwargs: object) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            self.counts["compile_ms"] += round(duration * 1000)
+            self.counts[f"ms:{kwargs.get('fun_name')}"] += round(duration * 1000)
+            self.counts[f"n:{kwargs.get('fun_name')}"] += 1
+        elif event == "/jax/core/compile/jaxpr_trace_duration":
+            self.counts["traces"] += 1
+
+    def pytest_sessionfinish(self) -> None:
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker reports to the controller
+            workeroutput["jaxnet_compiles"] = dict(self.counts)
+
+    def pytest_testnodedown(self, node: object, error: object) -> None:
+        self.counts.update(getattr(node, "workeroutput", {}).get("jaxnet_compiles", {}))
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        c = self.counts
+        terminalreporter.write_line(
+            f"XLA in the test processes: {c['programs']} programs asked for, {c['compiled']} "
+            f"compiled, {c['loaded']} loaded from the session cache, "
+            f"{c['compile_ms'] / 1000:.0f} s compiling; {c['traces']} traces"
+        )
+        slowest = sorted((k for k in c if k.startswith("ms:")), key=c.__getitem__, reverse=True)
+        for name in slowest[: self.SHOWN]:
+            program = name.removeprefix("ms:")
+            terminalreporter.write_line(
+                f"  {c[name] / 1000:6.1f} s  {c['n:' + program]:5d}x  {program}"
+            )

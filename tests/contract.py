@@ -52,10 +52,19 @@ class Case(NamedTuple):
     tolerance: float = 2e-5
 
 
+_SETUPS: dict[tuple[int, bytes, bool], Any] = {}
+
+
 def _setup(case: Case, key: jax.Array):
-    out_shape, params, state = case.layer.init(key, case.input_shape)
-    x = case.make_input(jax.random.key(1), case.input_shape)
-    return out_shape, params, state, x
+    """The case's declared shape, params, state and input: made once per case, key and
+    precision (``jax_enable_x64``) and shared by its checks, which only read them."""
+    memo = (id(case), np.asarray(jax.random.key_data(key)).tobytes(), jax.config.jax_enable_x64)
+    if memo not in _SETUPS:
+        out_shape, params, state = case.layer.init(key, case.input_shape)
+        x = case.make_input(jax.random.key(1), case.input_shape)
+        _SETUPS[memo] = (case, (out_shape, params, state, x))  # the case keeps its id alive
+    out_shape, params, state, x = _SETUPS[memo][1]
+    return out_shape, *jax.tree.map(lambda leaf: leaf, (params, state)), x  # fresh dicts
 
 
 def check_declared_shape_is_real_shape(case: Case, key: jax.Array) -> None:

@@ -11,7 +11,10 @@ from experiments.benchmarks import cases, report, suite
 from experiments.benchmarks.__main__ import main
 
 
-def test_quick_run_of_a_tiny_case_writes_table_and_json(tmp_path: Path, capsys) -> None:
+def test_quick_run_of_a_tiny_case_writes_table_and_json(
+    tmp_path: Path, capsys, default_optimizations
+) -> None:
+    """The docs' benchmark check, compiled as a user's run is (XLA's default optimizations)."""
     argv = ["--cases", "tiny", "--impls", "jax,jaxnet", "--quick", "--repeats", "1"]
     results = main([*argv, "--out", str(tmp_path)])
     written = json.loads((tmp_path / "results.json").read_text())

@@ -18,15 +18,17 @@ from jaxnet import cli, recipes, train
 ROOT = Path(__file__).resolve().parents[1]
 
 
-_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout, whatever is installed
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout, whatever is installed
 
 
 def _run(*args, cwd):
     command = [sys.executable, "-m", "jaxnet.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=_ENV, timeout=300)
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=_env(), timeout=300)
 
 
-def test_train_and_resume_through_subprocess(tmp_path):  # evaluate: test_cli_model.py
+def test_train_and_resume_through_subprocess(tmp_path, default_optimizations):
+    """The real console script, compiled with XLA's defaults (evaluate: test_cli_model.py)."""
     done = _run("train", "xor", "--epochs", "2", "--out", "run", "--no-progress", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "run folder: run" in done.stdout
@@ -365,9 +367,13 @@ runpy.run_module("jaxnet.cli", run_name="__main__")
 def _run_with_file_size_limit(limit, *args, cwd):
     """The CLI in a child whose files cannot grow past ``limit`` bytes: writes fail with EFBIG,
     as on a full disk (as root, permissions would not stop a write). The child sets the limit
-    itself: ``preexec_fn`` would fork this process, whose JAX threads make fork unsafe."""
-    command = [sys.executable, "-c", _LIMITED, str(limit), *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=_ENV, timeout=300)
+    itself: ``preexec_fn`` would fork this process, whose JAX threads make fork unsafe.
+
+    The child keeps no compilation cache: on a full disk its writes would fail too, each with a
+    warning line of its own, and these tests are about the run folder."""
+    command = [sys.executable, "-c", _LIMITED, str(limit), *args, "--no-compile-cache"]
+    env = {k: v for k, v in _env().items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
 def _assert_one_line_exit_74_and_complete_checkpoints(done, run):

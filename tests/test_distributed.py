@@ -1,14 +1,19 @@
 """Data parallelism, parameter sharding and two processes, against single-device training.
 
 Several CPU devices need ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` before JAX
-starts, so these tests run their training in subprocesses.
+starts, so these tests run their training in subprocesses. The two-process tests share one
+two-process job and one single-process reference (the ``runs`` fixture): each process trains
+every scenario in turn, so JAX starts, joins the job and compiles once per process, not per test.
 """
 
+import dataclasses
 import json
 import re
+import shlex
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +33,7 @@ def _python(*args, timeout=300):
     return done
 
 
-def test_sharded_training_equals_single_device():
+def test_sharded_training_equals_single_device(default_optimizations):  # XLA's defaults
     report = json.loads(_python(HERE / "sharded.py").stdout.strip().splitlines()[-1])
     assert report["devices"] == 8
     assert report["data_parallel"] < 1e-5  # XLA reduces the gradient over devices: float tolerance
@@ -49,38 +54,93 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _two_processes(tmp_path, *options):
-    """Runs the worker as processes 0 and 1 of one job (2 CPU devices each); returns p0.npz."""
+def _scenarios(folder):
+    """Each scenario's worker options: in the two-process job (its run folders in ``folder``),
+    and in the single-process reference on 4 devices, which keeps no run folder."""
+    return {
+        "plateau": (["--run-dir", folder / "plateau", "--plateau"], ["--plateau"]),
+        "stream": (["--stream"], ["--stream"]),
+        "model": (["--model", "4", "--run-dir", folder / "model"], ["--model", "4"]),
+    }
+
+
+@dataclasses.dataclass
+class Runs:
+    """What the tests read: each scenario's results in the two-process job and in the reference,
+    and the folder holding the job's run folders."""
+
+    two: dict[str, dict[str, np.ndarray]]
+    one: dict[str, dict[str, np.ndarray]]
+    folder: Path
+
+
+def _worker(folder, name, devices, scenarios, *options):
+    """Starts the worker on every scenario in turn, its stderr going to ``name.log``."""
+    command = [sys.executable, HERE / "worker.py", "--devices", str(devices), *options]
+    for scenario, flags in scenarios.items():
+        out = folder / f"{name}-{scenario}.npz"
+        command += ["--scenario", shlex.join(map(str, [out, *flags]))]
+    with open(folder / f"{name}.log", "w") as log:
+        return subprocess.Popen(command, stderr=log)
+
+
+def _wait(processes, folder, timeout=600):
+    """Waits for every process to succeed; on the first failure, stops the others and fails
+    with its log (so a crashed process 1 does not leave process 0 waiting for it)."""
+    deadline = time.monotonic() + timeout
+    while any(p.poll() is None for p in processes.values()) and time.monotonic() < deadline:
+        if any(p.returncode for p in processes.values()):
+            break
+        time.sleep(0.1)
+    for process in processes.values():
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    for name, process in processes.items():
+        log = (folder / f"{name}.log").read_text()
+        assert process.returncode == 0, f"{name} exited with {process.returncode}:\n{log[-3000:]}"
+
+
+def _load(path):
+    with np.load(path) as results:
+        return dict(results)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One two-process job (the worker as processes 0 and 1, 2 CPU devices each) and one
+    process on 4 devices, started together, each training every scenario in turn; the tests
+    only read their results and run folders."""
+    folder = tmp_path_factory.mktemp("distributed")
     address = f"127.0.0.1:{_free_port()}"
-    worker = HERE / "worker.py"
-    common = ["--devices", "2", "--coordinator", address, "--processes", "2", *options]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, worker, tmp_path / f"p{i}.npz", *common, "--process-id", str(i)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in (0, 1)
-    ]
-    for process in processes:
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err[-3000:]
-    assert not (tmp_path / "p1.npz").exists()  # only process 0 writes
-    return np.load(tmp_path / "p0.npz")
+    job = ["--coordinator", address, "--processes", "2"]
+    scenarios = _scenarios(folder)
+    two = {name: flags for name, (flags, _) in scenarios.items()}
+    one = {name: flags for name, (_, flags) in scenarios.items()}
+    processes = {
+        f"p{i}": _worker(folder, f"p{i}", 2, two, *job, "--process-id", str(i)) for i in (0, 1)
+    }
+    processes["single"] = _worker(folder, "single", 4, one)
+    _wait(processes, folder)
+    for name in scenarios:
+        assert not (folder / f"p1-{name}.npz").exists()  # only process 0 writes
+    return Runs(
+        two={name: _load(folder / f"p0-{name}.npz") for name in scenarios},
+        one={name: _load(folder / f"single-{name}.npz") for name in scenarios},
+        folder=folder,
+    )
 
 
 def _assert_same_params(two, one):
-    parameters = [name for name in one.files if "/" in name]
+    parameters = [name for name in one if "/" in name]
     assert parameters == ["dense_0/b", "dense_0/w", "dense_1/b", "dense_1/w"]
     for name in parameters:
         np.testing.assert_allclose(two[name], one[name], rtol=1e-5, atol=1e-6)
 
 
-def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
+def test_two_processes_train_like_one_process_with_four_devices(runs):
     # with a learning rate halved between epochs (the scale set in the state on every process)
-    two = _two_processes(tmp_path, "--run-dir", tmp_path / "run", "--plateau")
-    _python(HERE / "worker.py", tmp_path / "single.npz", "--devices", "4", "--plateau")
-    one = np.load(tmp_path / "single.npz")
+    two, one, run = runs.two["plateau"], runs.one["plateau"], runs.folder / "plateau"
     assert (int(two["processes"]), int(two["devices"])) == (2, 4)
     assert (int(one["processes"]), int(one["devices"])) == (1, 4)
     _assert_same_params(two, one)
@@ -88,20 +148,18 @@ def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
     assert two["checkpoint_steps"].tolist() == [1, 2, 3]
     assert float(two["restored_difference"]) == 0.0
     assert two["lr_scales"].tolist() == one["lr_scales"].tolist() == [1.0, 1.0, 0.5]
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+    assert sorted(p.name for p in run.iterdir()) == [
         "checkpoints",
         "config.json",
         "curves.png",
         "metrics.jsonl",
         "model.json",
     ]
-    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
 
 
-def test_two_processes_streaming_their_shares_train_like_one_process(tmp_path):
-    two = _two_processes(tmp_path, "--stream")
-    _python(HERE / "worker.py", tmp_path / "single.npz", "--devices", "4", "--stream")
-    one = np.load(tmp_path / "single.npz")
+def test_two_processes_streaming_their_shares_train_like_one_process(runs):
+    two, one = runs.two["stream"], runs.one["stream"]
     assert (int(two["processes"]), int(one["processes"])) == (2, 1)
     _assert_same_params(two, one)
     # the step rows inside the epochs: at the same steps, the same values, in both runs
@@ -114,11 +172,11 @@ def test_two_processes_streaming_their_shares_train_like_one_process(tmp_path):
         np.testing.assert_allclose(two[key], one[key], rtol=1e-5, atol=1e-6)
 
 
-def test_parameters_sharded_across_processes_are_checkpointed_whole(tmp_path):
-    two = _two_processes(tmp_path, "--model", "4", "--run-dir", tmp_path / "run")
-    _python(HERE / "worker.py", tmp_path / "single.npz", "--devices", "4", "--model", "4")
-    one = np.load(tmp_path / "single.npz")
+def test_parameters_sharded_across_processes_are_checkpointed_whole(runs):
+    two, one = runs.two["model"], runs.one["model"]
     assert int(two["w0_shards"]) == 2  # each process holds 2 of dense_0/w's 4 column blocks
+    rows, columns = two["w0_shape"].tolist()
+    assert two["w0_shard_shape"].tolist() == [rows, columns // 4]  # split, not copied whole
     _assert_same_params(two, one)
     assert two["checkpoint_steps"].tolist() == [1, 2, 3]
     assert float(two["restored_difference"]) == 0.0  # restored into the sharded state, exactly

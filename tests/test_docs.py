@@ -14,6 +14,7 @@ import doctest
 import importlib
 import pkgutil
 import re
+import tempfile
 import traceback
 from pathlib import Path
 from typing import NamedTuple
@@ -90,8 +91,13 @@ def test_there_are_docs_to_test() -> None:
 
 
 @pytest.mark.parametrize("path", DOC_FILES, ids=_rel)
-def test_python_blocks_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_python_blocks_run(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    if path.name == "README.md":  # the reader's first run: XLA's default compiler
+        request.getfixturevalue("default_optimizations")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # mkdtemp() in an example, too
     blocks = [b for b in fenced_blocks(path.read_text()) if b.language in EXECUTED_LANGUAGES]
     namespace: dict[str, object] = {"__name__": f"docs_{path.stem}"}
     for number, block in enumerate(blocks, start=1):
@@ -164,6 +170,7 @@ def test_docstring_examples(
 ) -> None:
     module = importlib.import_module(module_name)  # an import error fails the test
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the examples' mkdtemp() folders
     finder = doctest.DocTestFinder(exclude_empty=True)
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     runner = doctest.DocTestRunner(optionflags=flags)

@@ -126,7 +126,7 @@ def _fit(net, **kwargs):
 
 
 @pytest.mark.parametrize("net", [MLP, CNN], ids=["mlp", "cnn"])
-def test_fit_fused_and_stepwise_train_the_same_model(net):
+def test_fit_fused_and_stepwise_train_the_same_model(net, default_optimizations):
     fused, stepwise = _fit(net, fused=True), _fit(net, fused=False)
     _close(fused.train_state.params, stepwise.train_state.params, rtol=1e-4, atol=1e-5)
     for a, b in zip(fused.history, stepwise.history, strict=True):

@@ -135,7 +135,9 @@ def _generator_source(digits):
     return batches
 
 
-def test_steps_per_epoch_resume_continues_the_iterator_exactly(digits, tmp_path):
+def test_steps_per_epoch_resume_continues_the_iterator_exactly(
+    digits, tmp_path, default_optimizations
+):
     make = _generator_source(digits)
 
     def fit(run_dir, epochs, resume=False):

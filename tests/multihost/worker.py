@@ -1,9 +1,12 @@
 """One process of a multi-process training run, for tests/test_distributed.py.
 
-    python tests/multihost/worker.py OUT_FILE --devices 2 [--coordinator HOST:PORT --processes N
-        --process-id I] [--model M] [--run-dir DIR]
+    python tests/multihost/worker.py --devices 2 [--coordinator HOST:PORT --processes N
+        --process-id I] --scenario "OUT_FILE [--model M] [--run-dir DIR] [--stream] [--plateau]"
+        [--scenario "..." ...]
 
-Trains iris with ``jn.train.fit`` over every device of every process: data-parallel, or with
+Runs each ``--scenario`` in turn inside one process (one ``jax.distributed`` job, paying the
+start-up once); a scenario is one training, its options quoted as a shell would. Each trains
+iris with ``jn.train.fit`` over every device of every process: data-parallel, or with
 ``--model M`` the first two layers' weights split over a ``model`` mesh axis of M devices
 (with M = all devices, each process holds only its shards). With ``--run-dir`` every epoch is
 checkpointed there, and the latest checkpoint is restored into the sharded state and compared
@@ -13,30 +16,58 @@ the batch axis), which ``fit`` assembles into global arrays, and step rows are r
 the epochs (``log_every=3, eval_every=4``): every process evaluates at the same steps. With
 ``--plateau`` the learning rate is halved between epochs 2 and 3 (a scale in the optimizer
 state, which every process sets and checkpoints).
-Process 0 writes the final parameters (and the step rows) to OUT_FILE as a NumPy ``.npz``
-(no pickle).
+Process 0 writes each scenario's final parameters (and the step rows) to its OUT_FILE as a
+NumPy ``.npz`` (no pickle).
 """
 
 import argparse
 import os
+import shlex
 import sys
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("out")
     parser.add_argument("--devices", type=int, required=True)
     parser.add_argument("--coordinator")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--process-id", type=int, default=0)
     parser.add_argument("--timeout", type=int, default=60)
+    parser.add_argument("--scenario", action="append", required=True)
+    args = parser.parse_args()
+    scenarios = [_scenario_parser().parse_args(shlex.split(s)) for s in args.scenario]
+    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
+
+    import jax
+
+    import jaxnet as jn
+
+    if args.coordinator:
+        jn.distributed.initialize(
+            args.coordinator, args.processes, args.process_id, timeout_s=args.timeout
+        )
+    for scenario in scenarios:
+        devices = _train(scenario)
+        print(
+            f"process {jax.process_index()} of {jax.process_count()}: {scenario.out} done, "
+            f"{devices} devices",
+            file=sys.stderr,
+        )
+
+
+def _scenario_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="--scenario")
+    parser.add_argument("out")
     parser.add_argument("--model", type=int, default=1)
     parser.add_argument("--run-dir")
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--plateau", action="store_true")
-    args = parser.parse_args()
-    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
+    return parser
 
+
+def _train(args: argparse.Namespace) -> int:
+    """Trains one scenario; process 0 writes its results to ``args.out``. Returns the number of
+    devices it trained on. (Long: the fit, then every result the tests read, in one place.)"""
     import jax
     import numpy as np
     import optax
@@ -45,10 +76,6 @@ def main() -> None:
 
     import jaxnet as jn
 
-    if args.coordinator:
-        jn.distributed.initialize(
-            args.coordinator, args.processes, args.process_id, timeout_s=args.timeout
-        )
     mesh = jn.distributed.make_mesh(model=args.model)
     rules = None
     if args.model > 1:
@@ -104,7 +131,10 @@ def main() -> None:
         ]
         extra["restored_difference"] = np.float64(max(differences))
         extra["checkpoint_steps"] = np.asarray(checkpoints.steps(), np.int32)
-        extra["w0_shards"] = np.int32(len(params["dense_0"]["w"].addressable_shards))
+        w0 = params["dense_0"]["w"]
+        extra["w0_shards"] = np.int32(len(w0.addressable_shards))
+        extra["w0_shape"] = np.array(w0.shape)
+        extra["w0_shard_shape"] = np.array(w0.addressable_shards[0].data.shape)
     if jn.distributed.is_main_process():
         np.savez(
             args.out,
@@ -113,10 +143,7 @@ def main() -> None:
             **extra,
             **flat,
         )
-    print(
-        f"process {jax.process_index()} of {jax.process_count()} done, {mesh.devices.size} devices",
-        file=sys.stderr,
-    )
+    return mesh.devices.size
 
 
 def _plateau():
