@@ -14,6 +14,7 @@ import optax
 import pytest
 
 import jaxnet as jn
+from tests import references_training as by_hand
 
 LOSS = jn.losses.softmax_cross_entropy
 METRICS = {"accuracy": jn.metrics.accuracy}
@@ -54,12 +55,20 @@ def test_the_average_follows_the_numpy_recurrence(digits):
     optimizer = jn.train.with_ema(optax.sgd(0.1), decay)
     state = jn.train.TrainState.create(net, optimizer, (None, 64), key=jax.random.key(0))
     step = jax.jit(jn.train.make_train_step(net, LOSS, optimizer))
-    expected = _leaves(state.params)  # ema_0 = p_0
+    # the reference: plain SGD written out (jax.value_and_grad, optax), the average in NumPy
+    params, _ = by_hand.initial(net, (None, 64))
+    sgd = optax.sgd(0.1)
+    hand_step, sgd_state = by_hand.make_step(net, LOSS, sgd), sgd.init(params)
+    expected = _leaves(params)  # ema_0 = p_0
     for i in range(6):
         rows = slice(32 * i, 32 * (i + 1))
-        state, _ = step(state, (digits.x_train[rows], digits.y_train[rows]))
-        params = _leaves(state.params)
-        expected = [decay * e + (1 - decay) * p for e, p in zip(expected, params, strict=True)]
+        x, y = digits.x_train[rows], digits.y_train[rows]
+        state, _ = step(state, (x, y))
+        params, sgd_state, _ = hand_step(params, sgd_state, x, y)
+        new = _leaves(params)
+        expected = [decay * e + (1 - decay) * p for e, p in zip(expected, new, strict=True)]
+    for got, want in zip(_leaves(state.params), _leaves(params), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)  # the average changes none
     for got, want in zip(_leaves(jn.train.ema_params(state.opt_state)), expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
@@ -74,10 +83,9 @@ def test_the_average_changes_nothing_trained_and_is_evaluated_only_when_asked(di
     assert [[r[k] for k in same] for r in kept.history] == [
         [r[k] for k in same] for r in plain.history
     ]
-    average = used.train_state._replace(params=jn.train.ema_params(used.train_state.opt_state))
-    eval_step = jax.jit(jn.train.make_eval_step(_net(), LOSS, metrics=METRICS))
-    val = jn.train.evaluate(eval_step, average, digits.x_val, digits.y_val)
-    np.testing.assert_allclose(used.history[-1]["val_loss"], val["loss"], rtol=1e-6)
+    average = jn.train.ema_params(used.train_state.opt_state)
+    val_loss = LOSS(_net().apply(average, {}, digits.x_val)[0], digits.y_val)  # by hand
+    np.testing.assert_allclose(used.history[-1]["val_loss"], val_loss, rtol=1e-6)
     assert used.history[-1]["val_loss"] != plain.history[-1]["val_loss"]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -18,7 +17,7 @@ import pytest
 
 import jaxnet as jn
 from jaxnet import cli
-from jaxnet.train.epoch import epoch_batches
+from tests import references_training as by_hand
 
 LOSS = jn.losses.softmax_cross_entropy
 
@@ -33,17 +32,21 @@ def _net():
 
 
 def _one_rate_at_a_time(data, rates, batch_size):
-    """The losses of a hand-written loop: one jitted step per rate, the rate injected."""
+    """The losses of a hand-written loop: one jitted step per rate, the rate injected, over
+    fit's shuffles one after another (the first ``len(rates)`` batches of shuffles 0, 1, ...)."""
     adam = optax.inject_hyperparams(optax.adam)(learning_rate=float(rates[0]))
-    state = jn.train.TrainState.create(_net(), adam, (None, 64), key=jax.random.key(0))
-    step = jax.jit(jn.train.make_train_step(_net(), LOSS, adam))
-    per_epoch = data.num_train // batch_size
+    params, run_key = by_hand.initial(_net(), (None, 64))
+    step, opt_state = by_hand.make_step(_net(), LOSS, adam), adam.init(params)
+    batches = []
+    for shuffle in range(-(-len(rates) // (data.num_train // batch_size))):
+        batches += by_hand.shuffled_batches(
+            run_key, shuffle, data.x_train, data.y_train, batch_size
+        )
     losses = []
-    for i, rate in enumerate(rates):
-        xs, ys = epoch_batches(state.key, i // per_epoch, data.x_train, data.y_train, batch_size)
-        state.opt_state.hyperparams["learning_rate"] = np.float32(rate)
-        state, metrics = step(state, (xs[i % per_epoch], ys[i % per_epoch]))
-        losses.append(float(metrics["loss"]))
+    for rate, (x, y) in zip(rates, batches, strict=False):
+        opt_state.hyperparams["learning_rate"] = np.float32(rate)
+        params, opt_state, report = step(params, opt_state, x, y)
+        losses.append(float(report["loss"]))
     return np.array(losses)
 
 

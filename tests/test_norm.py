@@ -497,7 +497,21 @@ def test_unbiased_running_var_needs_two_values_per_feature(key):
     )
     with pytest.raises(jn.ShapeError, match=re.escape(message)):
         layer.apply(params, state, jnp.ones((1, 3)), train=True)
-    layer.apply(params, state, jnp.ones((1, 3)))  # evaluation uses the running statistics
+    # evaluation uses the running statistics (at first 0 and 1), and leaves them as they are
+    y, same = layer.apply(params, state, jnp.ones((1, 3)))
+    np.testing.assert_allclose(y, np.full((1, 3), 1 / np.sqrt(1 + EPS)), rtol=1e-6)
+    jax.tree.map(np.testing.assert_array_equal, same, state)
+    # after a training batch of 4: the running statistics PyTorch's way, then used as they are
+    batch = np.arange(12.0, dtype=np.float32).reshape(4, 3)
+    trained = layer.apply(params, state, jnp.asarray(batch), train=True)[1]
+    mean = 0.01 * batch.mean(0)  # momentum 0.99, from mean 0 and var 1
+    var = 0.99 + 0.01 * batch.var(0, ddof=1)
+    np.testing.assert_allclose(trained["batch_norm_0"]["mean"], mean, rtol=1e-6)
+    np.testing.assert_allclose(trained["batch_norm_0"]["var"], var, rtol=1e-6)
+    x = np.array([[1.0, -2.0, 3.0]], np.float32)
+    y, same = layer.apply(params, trained, jnp.asarray(x))
+    np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + EPS), rtol=1e-5)  # scale 1, bias 0
+    jax.tree.map(np.testing.assert_array_equal, same, trained)
 
 
 # ----------------------------------------------------------------------------- LayerNorm

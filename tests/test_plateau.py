@@ -14,7 +14,7 @@ import optax
 import pytest
 
 import jaxnet as jn
-from jaxnet.train.epoch import epoch_batches
+from tests import references_training as by_hand
 
 LOSS = jn.losses.softmax_cross_entropy
 Rule = jn.train.ReduceOnPlateau
@@ -76,15 +76,15 @@ def test_a_reduced_run_is_the_hand_written_loop_with_its_rate_changed(digits):
     )
     assert [r["lr_scale"] for r in result.history] == [1.0, 1.0, 0.5]
     assert [r["lr"] for r in result.history] == pytest.approx([0.1, 0.1, 0.05])
-    state = jn.train.initial_state(_net(), optax.sgd(0.1), digits)
-    x, y = jnp.asarray(digits.x_train), jnp.asarray(digits.y_train)
+    params, run_key = by_hand.initial(_net(), (None, 64))
+    sgd = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    step, opt_state = by_hand.make_step(_net(), LOSS, sgd), sgd.init(params)
     for epoch, rate in enumerate([0.1, 0.1, 0.05]):
-        step = jax.jit(jn.train.make_train_step(_net(), LOSS, optax.sgd(rate)))
-        xs, ys = epoch_batches(state.key, jnp.int32(epoch), x, y, 64)
-        for i in range(xs.shape[0]):
-            state, _ = step(state, (xs[i], ys[i]))
+        opt_state.hyperparams["learning_rate"] = np.float32(rate)
+        for x, y in by_hand.shuffled_batches(run_key, epoch, digits.x_train, digits.y_train, 64):
+            params, opt_state, _ = step(params, opt_state, x, y)
     for p, q in zip(
-        jax.tree.leaves(result.train_state.params), jax.tree.leaves(state.params), strict=True
+        jax.tree.leaves(result.train_state.params), jax.tree.leaves(params), strict=True
     ):
         np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-6)
 

@@ -222,6 +222,9 @@ def test_a_failed_step_is_replayed_from_the_kept_chunks(steps_per_call):
     batches[5] = ({"left": x5["left"] * 1e30, "right": x5["right"]}, y5)
     failed = _first_failure(_net(), batches)
     assert failed in (6, 7)
+    # step 6 (batch 5) is still finite (a loss of ~1e29, parameters of ~1e28); step 7's
+    # products of those parameters overflow
+    assert failed == 7
     stream = jn.data.stream(batches, num_classes=2)
     with pytest.raises(
         jn.train.NonFiniteError, match=rf"^non-finite loss or parameters at step {failed};"

@@ -1,5 +1,6 @@
 """The training engine: steps, fit, guard, freezing, run folders and exact resume."""
 
+import json
 import os
 import re
 import signal
@@ -93,7 +94,7 @@ def test_same_seed_same_params_and_other_seed_differs():
     )
 
 
-def test_resume_is_bit_for_bit(tmp_path):
+def test_resume_is_bit_for_bit(tmp_path, default_optimizations):  # XLA's default compiler
     straight = _fit(epochs=4, run_dir=tmp_path / "straight")
     _fit(epochs=2, run_dir=tmp_path / "resumed")
     resumed = _fit(epochs=4, run_dir=tmp_path / "resumed", resume=True)
@@ -160,6 +161,17 @@ def test_run_folder_files(tmp_path):
     checkpoints = jn.train.RunFolder(tmp_path / "run").checkpointer()
     assert checkpoints.steps()[-2:] == [2, 3]
     assert checkpoints.best_step() in checkpoints.steps()
+    # iris has no validation split, so fit monitors train_accuracy (higher is better); the
+    # best checkpoint is the first epoch with the highest one in the recorded rows
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["monitor"] == (
+        "train_accuracy"
+    )
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [row["epoch"] for row in rows] == [1, 2, 3] and "val_accuracy" not in rows[0]
+    best = 1 + int(np.argmax([row["train_accuracy"] for row in rows]))  # first of equals
+    assert checkpoints.best_step() == best
+    assert checkpoints.steps() == sorted({2, 3, best})  # keep=2, and the best one
     restored = checkpoints.restore(result.train_state)
     _assert_trees_equal(restored, result.train_state)
 
