@@ -1,4 +1,4 @@
-"""The suite's settings: strict JAX, a fast compiler, one shared compilation cache, no stray writes.
+"""The suite's settings: strict JAX, a fast compiler, workers, compilation caches, no stray writes.
 
 * Strict JAX: implicit rank promotion raises; warnings are errors (pyproject).
 * XLA compiles with most optimizations off (``jax_disable_most_optimizations``): the suite's
@@ -6,11 +6,15 @@
   buys nothing. Child processes inherit it through ``JAX_DISABLE_MOST_OPTIMIZATIONS``. Tests that
   must see the default compiler (the README's quick start, one training test per path) take the
   ``default_optimizations`` fixture.
-* One persistent compilation cache for the whole session, in a temporary folder that every
-  process of the run shares: the test process, pytest-xdist's workers and every child process
-  (``JAX_COMPILATION_CACHE_DIR``, ``JAXNET_CACHE_DIR``). So a program compiled once is loaded
-  everywhere else, and no test reads or writes the user's ``~/.cache/jaxnet/xla``. A cache size
-  limit makes JAX lock the folder, so two processes never read a half-written entry.
+* The files run on pytest-xdist's workers (``-n auto --dist loadfile`` in pyproject: one per
+  core, at most four), each file whole on one worker, so its module-scoped fixtures are made
+  once; the slowest files start first (``SLOW_FILES``), so the workers finish together.
+* A persistent compilation cache for each worker, in a temporary folder that the worker and every
+  child process it starts share (``JAX_COMPILATION_CACHE_DIR``, ``JAXNET_CACHE_DIR``): a program
+  compiled once (a recipe's epoch, say) is loaded by the next test or child that needs it. A
+  worker and its children never write at once (a test waits for its child), and two workers
+  never share a folder: JAX writes entries in place, so a reader could see half of one. The
+  folders are removed at the end; no test reads or writes the user's ``~/.cache/jaxnet/xla``.
 * Hypothesis runs a bounded, derandomized profile and keeps no database in the work tree.
 * The summary line counts XLA's compilations (JAX's monitoring events): how many programs were
   asked for, compiled, or loaded from the cache. ``tests/README.md`` says how the suite stays fast.
@@ -30,12 +34,12 @@ import jax
 import pytest
 from jax import monitoring
 
-_CACHE_OWNER = "JAXNET_TESTS_CACHE_OWNER"  # the pid of the process that made the folder
+_CACHE_OWNER = "JAXNET_TESTS_CACHE_OWNER"  # the pid of the process that made the folders
+_CACHE_ROOT = "JAXNET_TESTS_CACHE_ROOT"  # the folder of the run's compilation caches
 _CHILD_ENVIRONMENT = {
     "JAX_DISABLE_MOST_OPTIMIZATIONS": "1",
     "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
     "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    "JAX_COMPILATION_CACHE_MAX_SIZE": str(8 << 30),  # a limit turns on JAX's file lock
 }
 
 hypothesis.settings.register_profile(
@@ -46,23 +50,46 @@ hypothesis.settings.load_profile("jaxnet")
 
 def pytest_configure(config: pytest.Config) -> None:
     jax.config.update("jax_numpy_rank_promotion", "raise")
-    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):  # the first process of the run
-        folder = tempfile.mkdtemp(prefix="jaxnet-tests-xla-")
-        os.environ.update(JAX_COMPILATION_CACHE_DIR=folder, **{_CACHE_OWNER: str(os.getpid())})
-    os.environ.setdefault("JAXNET_CACHE_DIR", os.environ["JAX_COMPILATION_CACHE_DIR"])
-    for name, value in _CHILD_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
-    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+    if not os.environ.get(_CACHE_OWNER):  # the first process of the run (xdist's controller)
+        os.environ[_CACHE_OWNER] = str(os.getpid())
+        os.environ[_CACHE_ROOT] = tempfile.mkdtemp(prefix="jaxnet-tests-xla-")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    folder = os.path.join(os.environ[_CACHE_ROOT], worker)
+    os.makedirs(folder, exist_ok=True)
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=folder, JAXNET_CACHE_DIR=folder)
+    os.environ.update(_CHILD_ENVIRONMENT)
+    jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    jax.config.update("jax_compilation_cache_max_size", 8 << 30)
     jax.config.update("jax_disable_most_optimizations", True)
     config.pluginmanager.register(_CompileCounter(config), "jaxnet-compile-counter")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if os.environ.get(_CACHE_OWNER) == str(os.getpid()):
-        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+        shutil.rmtree(os.environ[_CACHE_ROOT], ignore_errors=True)
+
+
+# The files that take longest (half a minute or more), slowest first. Run first, they leave the
+# short files for the end, so the workers finish together instead of one waiting for the other.
+SLOW_FILES = (
+    "test_docs.py", "test_train.py", "test_faults.py", "test_cli.py", "test_streaming.py",
+    "test_distributed.py", "test_step_rows.py", "test_recurrent.py", "test_layer_contract.py",
+    "test_norm.py", "test_attention.py", "test_graph.py", "test_experiments.py",
+    "test_benchmarks.py", "test_fit_tree_inputs.py", "test_compile_cache.py",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow files first, the others after them in their usual order (the sort is stable);
+    pytest-xdist hands out whole files in this order (``--no-loadscope-reorder``)."""
+    rank = {name: i for i, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: a worker per core, at most four (each holds JAX and its compiled programs)."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 @pytest.fixture

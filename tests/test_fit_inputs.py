@@ -86,8 +86,8 @@ def _fit(net=None, data=XOR, **kwargs):
         ({"seed": True}, "fit: seed must be an int, got True"),
         ({"seed": "0"}, "fit: seed must be an int, got '0'"),
     ],
-    ids=lambda v: repr(v)[:40] if isinstance(v, dict) else None,
-)
+    ids=lambda v: re.sub(r" at 0x[0-9a-f]+", "", repr(v))[:40] if isinstance(v, dict) else None,
+)  # no addresses in the ids: pytest-xdist's workers must collect the same names
 def test_bad_arguments_show_the_call_to_use(kwargs, message):
     with pytest.raises(TypeError, match=exactly(message)):
         _fit(**kwargs)

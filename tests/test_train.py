@@ -249,10 +249,15 @@ def test_ctrl_c_finishes_the_epoch_and_saves(tmp_path):
         if row["epoch"] == 2:
             os.kill(os.getpid(), signal.SIGINT)
 
-    result = _fit(epochs=5, run_dir=tmp_path / "run", callbacks=[interrupt])
-    assert result.stopped == "interrupted" and len(result.history) == 2
-    assert jn.train.RunFolder(tmp_path / "run").checkpointer().latest_step() == 2
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # Python's own handler, as in a script (pytest-xdist's workers ignore SIGINT)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = _fit(epochs=5, run_dir=tmp_path / "run", callbacks=[interrupt])
+        assert result.stopped == "interrupted" and len(result.history) == 2
+        assert jn.train.RunFolder(tmp_path / "run").checkpointer().latest_step() == 2
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_load_rebuilds_a_recipe_run(tmp_path):
