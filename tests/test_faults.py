@@ -10,7 +10,6 @@ never interrupted, with one ``metrics.jsonl`` row per epoch and no leftovers.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import re
 import shutil
@@ -103,14 +102,8 @@ CHILD = textwrap.dedent(
 
 def _child(run_dir: pathlib.Path, moment: str, *, resume: bool, mode: str = "async"):
     args = [str(run_dir), moment, "resume" if resume else "fresh", mode]
-    cache = {"JAX_COMPILATION_CACHE_DIR": str(jax.config.jax_compilation_cache_dir)}
-    cache |= {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
-    return subprocess.run(
-        [sys.executable, "-c", CHILD, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ | cache,  # the tests' compilation cache: children compile once
+    return subprocess.run(  # the child inherits the worker's compilation cache (conftest.py)
+        [sys.executable, "-c", CHILD, *args], capture_output=True, text=True, timeout=300
     )
 
 

@@ -11,7 +11,6 @@ a full disk and a resume, ending as an uninterrupted run's.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -358,14 +357,11 @@ CHILD = textwrap.dedent(
 
 
 def _child(run_dir, moment, resume=False):
-    cache = {"JAX_COMPILATION_CACHE_DIR": str(jax.config.jax_compilation_cache_dir)}
-    cache |= {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
-    return subprocess.run(
+    return subprocess.run(  # the child inherits the worker's compilation cache (conftest.py)
         [sys.executable, "-c", CHILD, str(run_dir), moment, "resume" if resume else "fresh"],
         capture_output=True,
         text=True,
         timeout=300,
-        env=os.environ | cache,
     )
 
 
