@@ -77,16 +77,10 @@ def _by_hand(net, data):
     training rows: 4 batches of 8 each epoch, a different 6 rows left out of each)."""
     params, run_key = by_hand.initial(net, ((None, 5), (None, 2, 3)))
     opt = optax.sgd(LR)
-    opt_state = opt.init(params)
-
-    def loss(params, x, y):
-        return jn.losses.softmax_cross_entropy(net.apply(params, {}, x, train=True)[0], y)
-
+    step, opt_state = by_hand.make_step(net, jn.losses.softmax_cross_entropy, opt), opt.init(params)
     for epoch in range(EPOCHS):
         for x, y in by_hand.shuffled_batches(run_key, epoch, data.x_train, data.y_train, BATCH):
-            grads = jax.grad(loss)(params, x, y)
-            updates, opt_state = opt.update(grads, opt_state)
-            params = optax.apply_updates(params, updates)
+            params, opt_state, _ = step(params, opt_state, x, y)
     return params
 
 
