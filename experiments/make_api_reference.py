@@ -31,6 +31,8 @@ MODULES = (
     "jaxnet",
     "jaxnet.nn",
     "jaxnet.train",
+    "jaxnet.optim",
+    "jaxnet.runs",
     "jaxnet.data",
     "jaxnet.losses",
     "jaxnet.metrics",

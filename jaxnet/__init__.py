@@ -20,7 +20,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names as mypy and editors see them; at run time __getattr__ imports them
-    from jaxnet import data, distributed, losses, metrics, nn, recipes, sweep, train
+    from jaxnet import data, distributed, losses, metrics, nn, optim, recipes, runs, sweep, train
     from jaxnet.config import ConfigError, from_config, to_config
     from jaxnet.core import (
         ApplyFn,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time __getat
     from jaxnet.remat import remat
     from jaxnet.summary import SummaryRow, summary, summary_rows
 
-__version__ = "0.1.0"
+from jaxnet.version import __version__
 
 __all__ = [
     "ApplyFn",
@@ -73,12 +73,14 @@ __all__ = [
     "metrics",
     "named",
     "nn",
+    "optim",
     "output_shape",
     "parallel",
     "recipes",
     "register_layer",
     "remat",
     "residual",
+    "runs",
     "serial",
     "summary",
     "summary_rows",
@@ -88,7 +90,7 @@ __all__ = [
 ]
 
 _SUBMODULES = frozenset(
-    {"data", "distributed", "losses", "metrics", "nn", "recipes", "sweep", "train"}
+    {"data", "distributed", "losses", "metrics", "nn", "optim", "recipes", "runs", "sweep", "train"}
 )
 _MODULE_OF = {
     "SummaryRow": "jaxnet.summary",

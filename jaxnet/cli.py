@@ -29,7 +29,8 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
-from jaxnet import __version__, cli_lr_find, cli_model
+from jaxnet import cli_lr_find, cli_model
+from jaxnet.version import __version__
 
 OK, RUN_ERROR, USAGE_ERROR, IO_ERROR, INTERRUPTED = 0, 1, 2, 74, 130
 
@@ -257,7 +258,7 @@ def _check_run_flags(args: argparse.Namespace) -> None:
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise ValueError(f"--checkpoint-every must be an int >= 1, got {args.checkpoint_every}")
     if args.tensorboard:
-        from jaxnet.train.loggers import check_logger
+        from jaxnet.runs.loggers import check_logger
 
         check_logger("tensorboard", args.out or args.resume or ".")  # the extra is installed
     if args.devices is None:

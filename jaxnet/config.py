@@ -67,7 +67,7 @@ def to_config(net: Layer) -> dict[str, Any]:
       >>> jn.to_config(jn.serial(jn.nn.Dense(9), jn.nn.Sigmoid))["net"]
       {'type': 'serial', 'arguments': {'layers': [{'type': 'nn.Dense', 'arguments': {'features': 9}}, {'type': 'nn.Sigmoid'}]}}
     """  # noqa: E501
-    from jaxnet import __version__
+    from jaxnet.version import __version__
 
     if not isinstance(net, Layer):
         raise TypeError(f"to_config: net must be a jaxnet Layer, got {type(net).__name__}")

@@ -31,14 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet.describe import Spec, described
+from jaxnet.shapes import Shape, ShapeTree, format_shape, is_shape, shape_of
 
 Array = jax.Array
-Shape = tuple[int | None, ...]
-"""An array shape whose batch axis (the first) may be ``None`` for unknown."""
-ShapeTree = Any
-"""The shape of what a layer takes or returns: one array's :data:`Shape`, or a tuple (a list
-reads as a tuple) or a dict with string keys of shape trees, for layers of several inputs or
-outputs: ``((None, 8), (None, 4))``, ``{"image": (None, 8, 8, 1), "age": (None, 1)}``."""
 Params = dict[str, Any]
 """Trainable parameters: a nested dict of arrays with readable string keys."""
 State = dict[str, Any]
@@ -163,12 +158,6 @@ class ShapeError(ValueError):
         return f"{'/'.join((self.root, *self.path))}: {self.message}"
 
 
-def format_shape(shape: ShapeTree) -> str:
-    """Write a shape (or a tree of shapes) as Python does, with ``None`` for an unknown size:
-    ``(None, 8)``, ``((None, 8), (None, 4))``."""
-    return repr(map_shapes(tuple, shape))
-
-
 def as_shape(input_shape: Sequence[int | None], *, layer: str) -> Shape:
     """Validate an ``input_shape`` and read ``-1`` as ``None`` (unknown size).
 
@@ -191,14 +180,6 @@ def as_shape(input_shape: Sequence[int | None], *, layer: str) -> Shape:
     if not dims:
         raise ShapeError("input_shape needs at least a batch axis, got ()", root=layer)
     return tuple(dims)
-
-
-def is_shape(value: Any) -> bool:
-    """True for one array's shape (a tuple or list of ints and Nones), False for a tree of them."""
-    return isinstance(value, tuple | list) and all(
-        dim is None or (isinstance(dim, int | np.integer) and not isinstance(dim, bool))
-        for dim in value
-    )
 
 
 def as_shapes(input_shape: Any, *, layer: str) -> ShapeTree:
@@ -226,24 +207,6 @@ def as_shapes(input_shape: Any, *, layer: str) -> ShapeTree:
     ):
         return tuple(as_shapes(part, layer=layer) for part in input_shape)
     return as_shape(input_shape, layer=layer)
-
-
-def map_shapes(fn: Callable[[Shape], Any], shapes: ShapeTree) -> Any:
-    """``fn`` applied to every shape of a :data:`ShapeTree`, keeping its tuples and dicts."""
-    if isinstance(shapes, Mapping):
-        return {key: map_shapes(fn, value) for key, value in shapes.items()}
-    if isinstance(shapes, tuple | list) and not is_shape(shapes):
-        return tuple(map_shapes(fn, part) for part in shapes)
-    return fn(tuple(shapes))
-
-
-def shape_of(x: Any) -> ShapeTree:
-    """The :data:`ShapeTree` of an array or a tuple, list or dict of arrays."""
-    if isinstance(x, Mapping):
-        return {key: shape_of(value) for key, value in x.items()}
-    if isinstance(x, tuple | list):
-        return tuple(shape_of(part) for part in x)
-    return tuple(np.shape(x))
 
 
 def _child_key(key: Array | None, name: str) -> Array | None:

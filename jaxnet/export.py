@@ -57,12 +57,13 @@ import numpy as np
 import safetensors.numpy
 from jax import export as jax_export
 
-from jaxnet import __version__, atomic
+from jaxnet import atomic
 from jaxnet.data.preprocessing import Preprocessing, TreePreprocessing
 from jaxnet.data.trees import is_tree, ordered_like, structure, tree_map
-from jaxnet.train.load import LoadedRun, load
-from jaxnet.train.model import Model
-from jaxnet.train.storage import leaves_by_path
+from jaxnet.runs.load import LoadedRun, load
+from jaxnet.runs.model import Model
+from jaxnet.runs.storage import leaves_by_path
+from jaxnet.version import __version__
 
 FORMAT = "jaxnet.export/1"
 """The ``format`` of signature.json and of the safetensors metadata this version writes."""
@@ -131,7 +132,7 @@ def export(
     the module docstring for how its signature.json and safetensors names describe it.
 
     Args:
-      source: a run folder (its checkpoint is restored with :func:`jaxnet.train.load`), a
+      source: a run folder (its checkpoint is restored with :func:`jaxnet.runs.load`), a
         :class:`jaxnet.train.LoadedRun`, or a :class:`jaxnet.train.Model`.
       out_dir: the folder to write; default ``<run folder>/export``. Required for a
         :class:`~jaxnet.train.Model`. Files of an earlier export there are replaced.

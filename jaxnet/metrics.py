@@ -8,6 +8,7 @@ from jaxnet.core import Array, ShapeError
 
 __all__ = [
     "accuracy",
+    "monitor_mode",
 ]
 
 
@@ -51,3 +52,14 @@ def accuracy(logits: Array, labels: Array) -> Array:
             root="accuracy",
         )
     return jnp.mean(hits.astype(jnp.float32))
+
+
+def monitor_mode(monitor: str) -> str:
+    """Which way is better for a history key: ``"max"`` for an accuracy, ``"min"`` for
+    anything else (a loss). ``fit`` ranks checkpoints, stops early and reduces on plateau by
+    it unless told otherwise.
+
+    >>> monitor_mode("val_accuracy"), monitor_mode("val_loss")
+    ('max', 'min')
+    """
+    return "max" if "accuracy" in monitor else "min"

@@ -23,12 +23,12 @@ from jaxnet import losses, metrics, nn, sweep
 from jaxnet.core import Layer, residual, serial
 from jaxnet.data import Dataset, from_file, load, persistence_mse
 from jaxnet.graph import graph
+from jaxnet.optim.optimizers import OPTIMIZERS, momentum, optimizer
+from jaxnet.optim.plateau import ReduceOnPlateau
+from jaxnet.optim.precision import check_precision
+from jaxnet.optim.state import TrainState
+from jaxnet.optim.update import Update
 from jaxnet.train.fit import FitResult, fit, initial_state
-from jaxnet.train.optimizers import OPTIMIZERS, momentum, optimizer
-from jaxnet.train.plateau import ReduceOnPlateau
-from jaxnet.train.precision import check_precision
-from jaxnet.train.state import TrainState
-from jaxnet.train.update import Update
 
 __all__ = [
     "ACTIVATIONS",
@@ -607,7 +607,7 @@ def grid(
     Raises:
       ValueError: for an unknown recipe or a bad setting (checked before any training).
     """
-    from jaxnet.train.run import RunFolder
+    from jaxnet.runs.folder import RunFolder
 
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ValueError(f"seeds must be a positive int (how many), got {seeds!r}")

@@ -9,7 +9,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxnet.core import Layer, ShapeTree, as_shapes, is_shape, map_shapes
+from jaxnet.core import Layer, as_shapes
+from jaxnet.shapes import ShapeTree, is_shape, map_shapes
 
 
 class SummaryRow(NamedTuple):

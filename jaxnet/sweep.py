@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 
 from jaxnet.core import Array, Layer
 from jaxnet.data import Dataset
+from jaxnet.optim.state import TrainState
 from jaxnet.train.epoch import make_epoch
-from jaxnet.train.state import TrainState
 from jaxnet.train.step import LossFn, MetricFns, make_eval_step, make_train_step
 
 __all__ = [

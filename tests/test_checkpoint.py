@@ -1,4 +1,4 @@
-"""Tests for jaxnet.train.checkpoint: exact round trips, retention, atomicity, integrity."""
+"""Tests for jaxnet.runs.checkpoint: exact round trips, retention, atomicity, integrity."""
 
 import doctest
 import json
@@ -13,9 +13,9 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnet.train import checkpoint, storage
-from jaxnet.train import manifest as jaxnet_manifest
-from jaxnet.train.checkpoint import (
+from jaxnet.runs import checkpoint, storage
+from jaxnet.runs import manifest as jaxnet_manifest
+from jaxnet.runs.checkpoint import (
     Checkpointer,
     CheckpointError,
     CheckpointMismatchError,

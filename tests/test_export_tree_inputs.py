@@ -23,7 +23,7 @@ import jaxnet as jn
 from jaxnet import cli
 from jaxnet.data.preprocessing import TreePreprocessing
 from jaxnet.export import COMPATIBILITY, COMPATIBILITY_MONTHS, FORMAT, _add_months
-from jaxnet.train.storage import leaves_by_path
+from jaxnet.runs.storage import leaves_by_path
 
 RNG = np.random.default_rng(0)
 LEFT = RNG.normal(30.0, 8.0, size=(48, 5))  # far from standardized, so the preprocessing shows

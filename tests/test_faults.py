@@ -36,7 +36,7 @@ CHILD = textwrap.dedent(
     import jax
     import jaxnet as jn
     from jaxnet import atomic
-    from jaxnet.train import checkpoint, storage
+    from jaxnet.runs import checkpoint, storage
 
     run_dir, moment, resume = sys.argv[1], sys.argv[2], sys.argv[3] == "resume"
     asynchronous = sys.argv[4] == "async"

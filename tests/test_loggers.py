@@ -1,4 +1,4 @@
-"""jaxnet.train.loggers: rows round-trip, files stay whole under faults, TensorBoard reads them.
+"""jaxnet.runs.loggers: rows round-trip, files stay whole under faults, TensorBoard reads them.
 
 The fault tests run a child process: one whose file-size limit makes a write fail with EFBIG
 as a full disk would (root ignores permissions, not RLIMIT_FSIZE), and one killed with
@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 
 from jaxnet import atomic
+from jaxnet.runs.loggers import BUILTIN_LOGGERS, TENSORBOARD_MISSING, tensorboard_tag
 from jaxnet.train import (
     CsvLogger,
     JsonLinesLogger,
@@ -39,7 +40,6 @@ from jaxnet.train import (
     TensorBoardLogger,
     make_logger,
 )
-from jaxnet.train.loggers import BUILTIN_LOGGERS, TENSORBOARD_MISSING, tensorboard_tag
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ROWS = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.metadata
 import inspect
 import itertools
 import re
@@ -24,14 +25,24 @@ import jaxnet
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = Path(jaxnet.__file__).resolve().parent
-PUBLIC_MODULES = ("jaxnet", "jaxnet.nn", "jaxnet.data", "jaxnet.train")
+PUBLIC_MODULES = (
+    "jaxnet",
+    "jaxnet.nn",
+    "jaxnet.data",
+    "jaxnet.train",
+    "jaxnet.optim",
+    "jaxnet.runs",
+)
 SUBMODULES = (
     "losses",
     "metrics",
     "nn",
     "data",
     "train",
+    "optim",
+    "runs",
 )  # reached as jn.<name> after `import jaxnet`
+RE_EXPORTED_FROM = {"jaxnet.train": ("jaxnet.optim", "jaxnet.runs")}
 
 
 def _exported() -> list[tuple[str, str]]:
@@ -101,10 +112,13 @@ def test_every_exported_name_exists_and_is_documented(module: str, name: str) ->
         doc = _own_docstring(obj, name)
         assert doc and doc.strip(), f"{module}.{name} has no docstring"
         return
-    # A value (Layer instance, type alias, constant): its docstring lives in the source.
+    # A value (Layer instance, type alias, constant): its docstring lives in the source, of
+    # the module or, for a name re-exported from its home (jn.train.OPTIMIZERS), of that home.
+    homes = [module, *RE_EXPORTED_FROM.get(module, ())]
     documented = {
         var
-        for path in _source_files(module)
+        for home in homes
+        for path in _source_files(home)
         for var, doc in attribute_docstrings(path).items()
         if doc.strip()
     }
@@ -120,9 +134,16 @@ def test_all_has_no_duplicates(module: str) -> None:
     assert len(names) == len(set(names))
 
 
-def test_version_matches_pyproject() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert jaxnet.__version__ == project["version"]
+def test_version_is_written_once_and_installed_as_such() -> None:
+    """pyproject.toml reads the version from jaxnet/version.py, the one place it is written,
+    and the installed distribution reports the same."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"]
+    assert pyproject["project"]["dynamic"] == ["version"]
+    source = pyproject["tool"]["setuptools"]["dynamic"]["version"]["attr"]
+    assert source == "jaxnet.version.__version__"
+    assert importlib.metadata.version("jaxnet-functional") == jaxnet.__version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+", jaxnet.__version__)
 
 
 def test_submodules_are_reachable_from_a_fresh_import() -> None:

@@ -22,7 +22,7 @@ import optax
 import pytest
 
 import jaxnet as jn
-from jaxnet.train.run import RunFolderError
+from jaxnet.runs.folder import RunFolderError
 from jaxnet.train.streaming import steps_per_call
 from tests import references_training as by_hand
 

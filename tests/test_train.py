@@ -363,7 +363,7 @@ def test_fit_watches_its_epoch_for_retraces(monkeypatch):
 
 def test_curves_are_redrawn_during_the_run_titled_with_the_run(tmp_path, monkeypatch):
     from jaxnet import plot
-    from jaxnet.train import recorder
+    from jaxnet.runs import recorder
 
     drawn = []
 

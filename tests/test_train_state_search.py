@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 
 import jaxnet as jn
-from jaxnet.train.state import find_states
+from jaxnet.optim.state import find_states
 
 PARAMS = {"a": jnp.ones(2), "b": jnp.full(3, 2.0)}
 

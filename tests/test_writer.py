@@ -1,10 +1,10 @@
-"""jaxnet.train.writer: one worker thread, jobs in order, waiting jobs replaced in place."""
+"""jaxnet.runs.writer: one worker thread, jobs in order, waiting jobs replaced in place."""
 
 import threading
 
 import pytest
 
-from jaxnet.train.writer import BackgroundWriter
+from jaxnet.runs.writer import BackgroundWriter
 
 
 class Gate:

@@ -268,8 +268,8 @@ class TreePreprocessing:
 
     def _check_structure(self, x: Any, what: str) -> None:
         if not same_structure(x, self.parts):
-            from jaxnet.core import format_shape
             from jaxnet.data.trees import batched_shape
+            from jaxnet.shapes import format_shape
 
             shapes = format_shape(batched_shape(self.feature_shape))
             raise ValueError(f"{what}: expected inputs shaped {shapes}, got {structure(x)}")

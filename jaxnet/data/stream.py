@@ -34,7 +34,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxnet.core import format_shape, map_shapes
 from jaxnet.data.preprocessing import Preprocessing, TreePreprocessing
 from jaxnet.data.trees import (
     check_tree,
@@ -44,6 +43,7 @@ from jaxnet.data.trees import (
     same_structure,
     tree_map,
 )
+from jaxnet.shapes import format_shape, map_shapes
 
 Batch = tuple[Any, np.ndarray]
 """``(x, y)``: ``x`` one array, or a tuple or dict of arrays; ``y`` the labels or targets."""

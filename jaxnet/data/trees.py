@@ -128,7 +128,7 @@ def as_numpy(tree: Any) -> Any:
 
 def batched_shape(feature_shape: Any, batch: int | None = None) -> Any:
     """The input shape (tree) of a batch: ``(batch, *feature_shape)`` for every part."""
-    from jaxnet.core import map_shapes
+    from jaxnet.shapes import map_shapes
 
     return map_shapes(lambda shape: (batch, *shape), feature_shape)
 

@@ -1,15 +1,57 @@
-"""Training: the train state, the pure step, the fused ``fit`` loop, run folders, checkpoints,
-loggers."""
+"""The training loop: the pure step, the fused epoch, ``fit``, streaming, the non-finite
+guard, the learning-rate finder, profiling and the compilation cache.
 
-from jaxnet.train.checkpoint import (
+The loop stands on two packages below it: the update rule (:mod:`jaxnet.optim`, with
+:class:`TrainState`) and the run folder (:mod:`jaxnet.runs`, with :func:`load` and the
+checkpoints); neither imports the loop. Their public names are re-exported here as well, so
+``jn.train.fit``, ``jn.train.load``, ``jn.train.Checkpointer`` and ``jn.train.Update`` all work
+as they always have.
+"""
+
+from jaxnet.optim import (
+    OPTIMIZERS,
+    EmaState,
+    LossScaleState,
+    LrScaleState,
+    NamedOptimizer,
+    ReduceOnPlateau,
+    TrainState,
+    Update,
+    cast_floating,
+    dynamic_loss_scale,
+    ema_params,
+    epoch_key,
+    freeze,
+    lr_scale,
+    optimizer,
+    param_paths,
+    step_key,
+    trainable_mask,
+    with_ema,
+    with_lr_scale,
+)
+from jaxnet.runs import (
     Checkpointer,
     CheckpointError,
+    Checkpointing,
     CheckpointMismatchError,
+    CheckpointWarning,
+    CsvLogger,
+    JsonLinesLogger,
+    LoadedRun,
+    Logger,
+    Model,
     PartialRestore,
+    RunFolder,
+    RunFolderError,
+    TensorBoardLogger,
+    default_run_dir,
+    load,
+    load_params,
+    make_logger,
     tree_paths,
 )
 from jaxnet.train.compile_cache import default_cache_dir, enable_compile_cache
-from jaxnet.train.ema import EmaState, ema_params, with_ema
 from jaxnet.train.epoch import (
     contains_convolution,
     epoch_batches,
@@ -17,28 +59,11 @@ from jaxnet.train.epoch import (
     make_stepwise_epoch,
 )
 from jaxnet.train.fit import EarlyStopping, FitResult, evaluate, fit, initial_state
-from jaxnet.train.freeze import freeze, param_paths, trainable_mask
 from jaxnet.train.guard import NonFiniteError
-from jaxnet.train.load import LoadedRun, load, load_params
-from jaxnet.train.loggers import (
-    CsvLogger,
-    JsonLinesLogger,
-    Logger,
-    TensorBoardLogger,
-    make_logger,
-)
 from jaxnet.train.lr_find import LrFindResult, lr_find
-from jaxnet.train.model import Model
-from jaxnet.train.optimizers import OPTIMIZERS, NamedOptimizer, optimizer
-from jaxnet.train.plateau import LrScaleState, ReduceOnPlateau, lr_scale, with_lr_scale
-from jaxnet.train.precision import LossScaleState, cast_floating, dynamic_loss_scale
-from jaxnet.train.recorder import Checkpointing, CheckpointWarning
 from jaxnet.train.retrace import RetraceWarning, watch_retraces
-from jaxnet.train.run import RunFolder, RunFolderError, default_run_dir
-from jaxnet.train.state import TrainState, epoch_key, step_key
 from jaxnet.train.step import make_eval_step, make_train_step
 from jaxnet.train.streaming import Streaming
-from jaxnet.train.update import Update
 
 __all__ = [
     "OPTIMIZERS",

@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet.core import Array
+from jaxnet.optim.state import TrainState, epoch_key
 from jaxnet.train.retrace import watch_retraces
-from jaxnet.train.state import TrainState, epoch_key
 from jaxnet.train.step import Batch
 
 TrainStep = Callable[[TrainState, Batch], tuple[TrainState, dict[str, Array]]]

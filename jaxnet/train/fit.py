@@ -42,29 +42,31 @@ from jaxnet.distributed import (
     replicate,
     state_shardings,
 )
+from jaxnet.metrics import monitor_mode
+from jaxnet.optim.ema import ema_params
+from jaxnet.optim.freeze import Trainable
+from jaxnet.optim.optimizers import describe_optimizer
+from jaxnet.optim.plateau import lr_scale, set_lr_scale
+from jaxnet.optim.precision import check_precision
+from jaxnet.optim.state import TrainState, step_key
+from jaxnet.optim.update import Update
+from jaxnet.optim.wrapped import wrapped_optimizer
+from jaxnet.runs.description import model_entry
+from jaxnet.runs.loggers import Logger, check_logger
+from jaxnet.runs.recorder import Checkpointing, Recorder
 from jaxnet.train.checks import check_arguments, check_outputs_fit_data, check_outputs_fit_stream
-from jaxnet.train.description import model_entry
-from jaxnet.train.ema import ema_params, with_ema
 from jaxnet.train.epoch import (
     contains_convolution,
     epoch_batches,
     make_epoch,
     make_stepwise_epoch,
 )
-from jaxnet.train.freeze import Trainable, freeze
 from jaxnet.train.guard import explain_nonfinite
-from jaxnet.train.loggers import Logger, check_logger
-from jaxnet.train.optimizers import describe_optimizer
-from jaxnet.train.plateau import lr_scale, set_lr_scale, with_lr_scale
-from jaxnet.train.precision import check_precision, dynamic_loss_scale
 from jaxnet.train.profile import Profiler, check_profile
-from jaxnet.train.recorder import Checkpointing, Recorder
 from jaxnet.train.retrace import watch_retraces
-from jaxnet.train.run import monitor_mode
-from jaxnet.train.state import TrainState, step_key
 from jaxnet.train.step import LossFn, MetricFns, make_eval_step, make_train_step
 from jaxnet.train.streaming import StreamEngine, Streaming, pass_length
-from jaxnet.train.update import Update
+from jaxnet.validate import non_negative, one_of, positive_int
 
 DEFAULT_BATCH_SIZE = 128
 """Examples per step when ``fit`` is not told (a stream's batches set their own)."""
@@ -92,18 +94,9 @@ class EarlyStopping:
     min_delta: float = 0.0
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.patience, bool)
-            or not isinstance(self.patience, int)
-            or self.patience < 1
-        ):
-            raise ValueError(
-                f"EarlyStopping: patience must be a positive int, got {self.patience!r}"
-            )
-        if self.mode not in (None, "min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {self.mode!r}")
-        if not self.min_delta >= 0:
-            raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {self.min_delta!r}")
+        positive_int(self.patience, "patience", owner="EarlyStopping")
+        one_of(self.mode, (None, "min", "max"), "mode", owner="EarlyStopping")
+        non_negative(self.min_delta, "min_delta", owner="EarlyStopping")
 
     def should_stop(self, history: Sequence[Mapping[str, Any]]) -> bool:
         """True once the last ``patience`` epochs brought no improvement on the best before."""
@@ -166,12 +159,6 @@ def _held_out(data: Dataset | Stream) -> tuple[bool, bool]:
     return data.num_val > 0, data.num_test > 0
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"fit: {name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def initial_state(
     net: Layer,
     optimizer: optax.GradientTransformation,
@@ -188,24 +175,6 @@ def initial_state(
     input_shape = batched_shape(data.feature_shape)
     optimizer = wrapped_optimizer(optimizer, trainable, precision, update)
     return TrainState.create(net, optimizer, input_shape, key=jax.random.key(seed))
-
-
-def wrapped_optimizer(
-    optimizer: optax.GradientTransformation,
-    trainable: Trainable,
-    precision: str | None,
-    update: Update | None,
-) -> Any:
-    """The optimizer ``fit`` steps with: frozen where not ``trainable``, its updates scaled
-    by ``update.reduce_on_plateau``'s factor, keeping the moving average of ``update.ema``
-    (of the new parameters, so a frozen one stays put), in dynamic loss scaling for float16
-    (a skipped step changes none of them)."""
-    optimizer = freeze(optimizer, trainable)
-    if update is not None and update.reduce_on_plateau is not None:
-        optimizer = with_lr_scale(optimizer)
-    if update is not None and update.ema is not None:
-        optimizer = with_ema(optimizer, update.ema)
-    return with_precision(optimizer, precision)
 
 
 def _eval_step(
@@ -263,13 +232,6 @@ def _graceful_interrupt(stop: _StopRequest) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def with_precision(optimizer: optax.GradientTransformation, precision: str | None) -> Any:
-    """The optimizer ``fit`` uses: wrapped in dynamic loss scaling for float16."""
-    if check_precision(precision) == "float16":
-        return dynamic_loss_scale(optimizer)
-    return optimizer
-
-
 def _check_fused(fused: Any) -> bool | None:
     """``fused`` as a bool (NumPy's too) or None; anything else is a TypeError."""
     if fused is None:
@@ -284,8 +246,8 @@ def _check_data(data: Any, batch_size: Any, seed: int) -> Dataset | Stream:
     reading its own shard of every split, ``batch_size / processes`` rows a batch)."""
     if isinstance(data, OnDisk):
         processes = jax.process_count()
-        batch_size = _positive_int(
-            DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size"
+        batch_size = positive_int(
+            DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size", owner="fit"
         )
         if batch_size % processes:
             raise ValueError(
@@ -306,7 +268,7 @@ def _check_fit_args(
     data: Dataset | Stream, epochs: Any, batch_size: Any, monitor: str, names: list[str]
 ) -> int:
     """The checks of the data's arguments; returns the batch size (a stream's own)."""
-    _positive_int(epochs, "epochs")
+    positive_int(epochs, "epochs", owner="fit")
     if isinstance(data, Stream):
         global_batch = data.batch_size * jax.process_count()  # each process streams its part
         if batch_size is not None and batch_size != global_batch:
@@ -315,8 +277,8 @@ def _check_fit_args(
                 f"{data.batch_size} examples; leave batch_size out for a stream"
             )
         batch_size = global_batch
-    batch_size = _positive_int(
-        DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size"
+    batch_size = positive_int(
+        DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size", owner="fit"
     )
     if isinstance(data, Dataset) and batch_size > data.num_train:
         raise ValueError(
@@ -543,7 +505,7 @@ def fit(
         what ``monitor`` does).
       callbacks: ``callback(row, train_state)`` after each epoch; returning True stops.
       run_dir: where to write config.json, model.json (the net's config, preprocessing and
-        optimizer, for :func:`jaxnet.train.load`), metrics.jsonl, curves.png and checkpoints;
+        optimizer, for :func:`jaxnet.runs.load`), metrics.jsonl, curves.png and checkpoints;
         None writes nothing. Every file is written atomically (see :mod:`jaxnet.atomic`).
       resume: continue from the newest checkpoint in ``run_dir`` that verifies (bit for bit
         the same as a run that never stopped); ``metrics.jsonl`` is cut back to its epoch.

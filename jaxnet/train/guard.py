@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxnet.core import Layer, intermediates
+from jaxnet.optim.freeze import param_paths
+from jaxnet.optim.state import TrainState, step_key
 from jaxnet.train.epoch import TrainStep
-from jaxnet.train.freeze import param_paths
-from jaxnet.train.state import TrainState, step_key
 from jaxnet.train.step import Batch, LossFn
 
 

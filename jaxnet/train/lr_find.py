@@ -25,10 +25,11 @@ import optax
 from jaxnet.core import Layer
 from jaxnet.data import Dataset
 from jaxnet.data.trees import batched_shape
+from jaxnet.optim.optimizers import OPTIMIZERS
+from jaxnet.optim.state import TrainState
 from jaxnet.train.epoch import epoch_batches
-from jaxnet.train.optimizers import OPTIMIZERS
-from jaxnet.train.state import TrainState
 from jaxnet.train.step import LossFn, make_train_step
+from jaxnet.validate import at_least
 
 OptimizerFactory = Callable[[Any], optax.GradientTransformation]
 """``factory(learning_rate) -> optax transformation``, e.g. ``optax.adam``; the learning rate
@@ -209,9 +210,8 @@ def _check(
         raise ValueError(
             f"lr_find: need 0 < min_lr < max_lr (finite), got min_lr={min_lr!r}, max_lr={max_lr!r}"
         )
-    for name, value, least in (("steps", steps, 2), ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ValueError(f"lr_find: {name} must be an int >= {least}, got {value!r}")
+    at_least(steps, 2, "steps", owner="lr_find")
+    at_least(batch_size, 1, "batch_size", owner="lr_find")
     if batch_size > data.num_train:
         raise ValueError(
             f"lr_find: batch_size={batch_size} is larger than the {data.num_train} training "

@@ -42,7 +42,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import jax
 
-from jaxnet.train.state import TrainState
+from jaxnet.optim.state import TrainState
 
 F = TypeVar("F", bound=Callable[..., Any])
 

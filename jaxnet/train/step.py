@@ -10,8 +10,9 @@ import jax.numpy as jnp
 import optax
 
 from jaxnet.core import Array, Layer
-from jaxnet.train.precision import DTYPES, cast_floating, check_precision, loss_scale_of
-from jaxnet.train.state import TrainState, step_key
+from jaxnet.optim.precision import DTYPES, cast_floating, check_precision, loss_scale_of
+from jaxnet.optim.state import TrainState, step_key
+from jaxnet.validate import positive_int
 
 LossFn = Callable[[Array, Array], Array]
 """``loss(predictions, targets) -> scalar``, e.g. ``jn.losses.softmax_cross_entropy``."""
@@ -43,7 +44,7 @@ def make_train_step(
       optimizer: the optax transformation whose state lives in ``train_state.opt_state``.
       metrics: extra ``name -> metric(predictions, targets)`` to report.
       precision: the compute dtype, ``"float32"`` (default), ``"bfloat16"`` or ``"float16"``
-        (see :mod:`jaxnet.train.precision`); float16 needs an optimizer wrapped in
+        (see :mod:`jaxnet.optim.precision`); float16 needs an optimizer wrapped in
         :func:`jaxnet.train.dynamic_loss_scale`. Parameters and the loss stay float32.
       grad_norm: also report ``grad_norm``, the global L2 norm of the gradient (one more
         pass over the gradients: 2-10% of a small step on CPU, so off unless asked for).
@@ -134,9 +135,7 @@ def make_train_step(
 
 def check_accumulate(accumulate: Any, caller: str) -> int:
     """``accumulate`` as an int >= 1; a ValueError naming ``caller`` otherwise."""
-    if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
-        raise ValueError(f"{caller}: accumulate must be a positive int, got {accumulate!r}")
-    return int(accumulate)
+    return positive_int(accumulate, "accumulate", owner=caller)
 
 
 def micro_batches(a: Array, k: int) -> Array:

@@ -29,10 +29,11 @@ import numpy as np
 from jaxnet.core import Array
 from jaxnet.data.stream import Batch, Running, Stream, StreamError, iterator_position
 from jaxnet.data.trees import tree_map
+from jaxnet.optim.state import TrainState
 from jaxnet.train.epoch import TrainStep, guarded
 from jaxnet.train.prefetch import Chunk, device_putter, prefetch
 from jaxnet.train.retrace import watch_retraces
-from jaxnet.train.state import TrainState
+from jaxnet.validate import positive_int
 
 DEFAULT_STEPS_PER_CALL = 64
 """The most steps per compiled call by default: enough that the call's fixed cost (tens of
@@ -80,10 +81,8 @@ class Streaming:
     def __post_init__(self) -> None:
         for name in ("steps_per_call", "prefetch", "log_every", "eval_every"):
             value = getattr(self, name)
-            if value is None and name != "prefetch":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"Streaming: {name} must be a positive int, got {value!r}")
+            if value is not None or name == "prefetch":
+                positive_int(value, name, owner="Streaming")
 
     @property
     def periods(self) -> tuple[int, ...]:

@@ -24,7 +24,7 @@ import pathlib
 from typing import Any, NamedTuple
 
 from jaxnet import atomic
-from jaxnet.train.storage import Leaf
+from jaxnet.runs.storage import Leaf
 
 FORMAT = "jaxnet.checkpoint/2"  # arrays stored under their tree paths; a checksummed manifest
 FIRST_FORMAT = "jaxnet.checkpoint/1"  # arrays stored as {"0": leaf_0, ...}; no checksum

@@ -19,9 +19,9 @@ from jaxnet.config import ConfigError, to_config
 from jaxnet.core import Layer
 from jaxnet.data import Dataset
 from jaxnet.data.stream import Stream
-from jaxnet.train.freeze import Trainable
-from jaxnet.train.model import outputs_of
-from jaxnet.train.optimizers import describe_optimizer
+from jaxnet.optim.freeze import Trainable
+from jaxnet.runs.model import outputs_of
+from jaxnet.optim.optimizers import describe_optimizer
 
 FORMAT = "jaxnet.run-model/1"
 """The ``format`` of the model.json this version writes and reads."""
@@ -73,14 +73,14 @@ _ORIGIN_KEYS |= {"file", "target", "task", "sha256"}  # jn.data.from_file's
 
 def check_description(entry: Mapping[str, Any], file: Any) -> None:
     """Refuse a model.json that this version did not write or that was edited into something
-    :func:`jaxnet.train.load` cannot read, naming the file and the key.
+    :func:`jaxnet.runs.load` cannot read, naming the file and the key.
 
     Raises:
       RunFolderError: ``run/model.json: outputs must be one of (...), got 'probs'``.
     """
     from jaxnet.data.preprocessing import Preprocessing
-    from jaxnet.train.model import OUTPUTS
-    from jaxnet.train.run import RunFolderError
+    from jaxnet.runs.model import OUTPUTS
+    from jaxnet.runs.folder import RunFolderError
 
     def bad(key: str, need: str) -> RunFolderError:
         return RunFolderError(f"{file}: {key} must be {need}, got {entry.get(key)!r}")

@@ -21,6 +21,7 @@ from jaxnet import losses
 from jaxnet.core import Array, Layer, Params, State
 from jaxnet.data.preprocessing import Preprocessing, TreePreprocessing
 from jaxnet.data.trees import num_rows, tree_map
+from jaxnet.validate import positive_int
 
 OUTPUTS = ("logits", "binary_logits", "values", "scores")
 """How to read a net's outputs: class logits (softmax cross-entropy), one logit per binary
@@ -113,10 +114,7 @@ class Model:
             ``batch_size``, or a net whose output is not one array.
         """
         arr = self.preprocessing.check(x)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
-            raise ValueError(f"predict: batch_size must be a positive int, got {batch_size!r}")
-        if batch_size < 1:
-            raise ValueError(f"predict: batch_size must be a positive int, got {batch_size!r}")
+        positive_int(batch_size, "batch_size", owner="predict")
         n = num_rows(arr)  # arr may be a tuple or dict of arrays, n rows each
         size = min(int(batch_size), _bucket(n))
         first = tree_map(lambda a: a[:1].repeat(size, 0), arr)

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, Self, runtime_checkable
 
 from jaxnet import atomic
-from jaxnet.train.run import METRICS
+from jaxnet.runs.folder import METRICS
 
 SPLITS = ("train", "val", "test")
 """The prefixes that group TensorBoard tags: ``train_loss`` is drawn as ``train/loss``."""

@@ -27,7 +27,7 @@ one folder per step::
 - **Never pickled.** Arrays go through orbax's standard tensorstore handlers; the manifest is
   JSON. Nothing in a checkpoint can run code.
 - **By path.** Leaves are named by their tree path (`"params/dense_0/w"`, `"opt_state/0/mu/..."`),
-  in the manifest and in orbax's own tree (see :mod:`jaxnet.train.storage`), so plain orbax
+  in the manifest and in orbax's own tree (see :mod:`jaxnet.runs.storage`), so plain orbax
   shows the real names. A restore target with other paths, shapes or dtypes raises
   `CheckpointMismatchError` listing each difference; `restore_partial` restores the matching
   paths only (transfer learning). Checkpoints of the first format (leaves as ``{"0": ...}``)
@@ -75,9 +75,9 @@ import numpy as np
 
 from jaxnet import atomic
 from jaxnet.distributed import sync_processes
-from jaxnet.train import manifest
-from jaxnet.train.manifest import CheckpointError, Manifest
-from jaxnet.train.storage import (
+from jaxnet.runs import manifest
+from jaxnet.runs.manifest import CheckpointError, Manifest
+from jaxnet.runs.storage import (
     HostCopy,
     Leaf,
     leaf_table,
@@ -88,6 +88,7 @@ from jaxnet.train.storage import (
     tree_paths,
     write_arrays,
 )
+from jaxnet.validate import at_least, one_of
 
 __all__ = [
     "CheckpointError",
@@ -319,10 +320,8 @@ class Checkpointer:
     def __init__(
         self, directory: str | os.PathLike, *, max_to_keep: int = 3, best_mode: str = "max"
     ) -> None:
-        if isinstance(max_to_keep, bool) or not isinstance(max_to_keep, int) or max_to_keep < 1:
-            raise ValueError(f"max_to_keep must be an int >= 1, got {max_to_keep!r}")
-        if best_mode not in _BEST_MODES:
-            raise ValueError(f"best_mode must be 'max' or 'min', got {best_mode!r}")
+        at_least(max_to_keep, 1, "max_to_keep")
+        one_of(best_mode, _BEST_MODES, "best_mode")
         self.directory = pathlib.Path(directory).absolute()
         self.max_to_keep = max_to_keep
         self.best_mode = best_mode

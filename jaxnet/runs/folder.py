@@ -2,7 +2,7 @@
 ``checkpoints/`` (and ``steps.jsonl``: the rows inside epochs, when a stream reports them).
 
 A run folder describes itself: ``config.json`` holds the settings of the run, ``model.json``
-the net's config, its preprocessing and its optimizer, so :func:`jaxnet.train.load` rebuilds
+the net's config, its preprocessing and its optimizer, so :func:`jaxnet.runs.load` rebuilds
 the net and restores its parameters with no code from the user.
 """
 
@@ -15,7 +15,8 @@ import pathlib
 from typing import Any
 
 from jaxnet import atomic
-from jaxnet.train.checkpoint import Checkpointer
+from jaxnet.metrics import monitor_mode
+from jaxnet.runs.checkpoint import Checkpointer
 
 CONFIG, METRICS, CURVES, CHECKPOINTS = "config.json", "metrics.jsonl", "curves.png", "checkpoints"
 MODEL = "model.json"
@@ -28,12 +29,6 @@ def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> pathlib
     """``runs/<name>-<YYYYmmdd-HHMMSS>``, the folder a run writes when none is given."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return pathlib.Path(root) / f"{name}-{stamp}"
-
-
-def monitor_mode(monitor: str) -> str:
-    """``"max"`` for a monitored accuracy, ``"min"`` for anything else (a loss): how ``fit``
-    ranks checkpoints unless told otherwise."""
-    return "max" if "accuracy" in monitor else "min"
 
 
 class RunFolderError(ValueError):

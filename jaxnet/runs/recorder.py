@@ -5,7 +5,7 @@ goes to ``steps.jsonl`` and to every logger with a ``log_steps`` method. Per epo
 history row goes to every logger (``metrics.jsonl`` always; CSV, TensorBoard or
 the user's own on request), a checkpoint is taken at the cadence of `Checkpointing`, and
 ``curves.png`` is redrawn. The slow part of each (the log files' rewrite, the checkpoint of a
-host copy of the state, the plot) runs in a :class:`jaxnet.train.writer.BackgroundWriter`, in
+host copy of the state, the plot) runs in a :class:`jaxnet.runs.writer.BackgroundWriter`, in
 that order, so the files on disk always hold at least the rows of the newest checkpoint.
 
 A resume trusts the newest checkpoint that verifies, never the log: the epoch and the step come
@@ -31,11 +31,12 @@ import jax
 from jaxnet import atomic
 from jaxnet.data.user_file import check_same_file
 from jaxnet.distributed import sync_processes
-from jaxnet.train.checkpoint import Checkpointer, host_copy
-from jaxnet.train.loggers import AppendedJsonLines, FileLogger, Logger, make_logger
-from jaxnet.train.run import CHECKPOINTS, CONFIG, CURVES, MODEL, STEPS, RunFolder
-from jaxnet.train.state import TrainState
-from jaxnet.train.writer import BackgroundWriter
+from jaxnet.runs.checkpoint import Checkpointer, host_copy
+from jaxnet.runs.loggers import AppendedJsonLines, FileLogger, Logger, make_logger
+from jaxnet.runs.folder import CHECKPOINTS, CONFIG, CURVES, MODEL, STEPS, RunFolder
+from jaxnet.optim.state import TrainState
+from jaxnet.runs.writer import BackgroundWriter
+from jaxnet.validate import flag, positive_int
 
 __all__ = ["PLOT_INTERVAL_S", "CheckpointWarning", "Checkpointing", "Recorder"]
 
@@ -75,16 +76,10 @@ class Checkpointing:
     asynchronous: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("every", "keep"):
-            value = getattr(self, name)
-            if value is None and name == "every":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Checkpointing: {name} must be a positive int, got {value!r}")
-        if not isinstance(self.asynchronous, bool):
-            raise TypeError(
-                f"Checkpointing: asynchronous must be True or False, got {self.asynchronous!r}"
-            )
+        if self.every is not None:
+            positive_int(self.every, "every", owner="Checkpointing")
+        positive_int(self.keep, "keep", owner="Checkpointing")
+        flag(self.asynchronous, "asynchronous", owner="Checkpointing")
 
 
 _UNRECORDED = object()

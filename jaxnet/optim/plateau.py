@@ -20,8 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnet.train.run import monitor_mode
-from jaxnet.train.state import find_states
+from jaxnet.metrics import monitor_mode
+from jaxnet.optim.state import find_states
+from jaxnet.validate import at_least, in_unit_interval, non_negative, one_of
 
 
 class LrScaleState(NamedTuple):
@@ -104,23 +105,13 @@ class ReduceOnPlateau:
     min_scale: float = 0.0
 
     def __post_init__(self) -> None:
-        def number(value: Any) -> bool:
-            return isinstance(value, int | float) and not isinstance(value, bool)
-
-        if not number(self.factor) or not 0 < self.factor < 1:
-            raise ValueError(f"ReduceOnPlateau: factor must be in (0, 1), got {self.factor!r}")
-        for name, least in (("patience", 1), ("cooldown", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(
-                    f"ReduceOnPlateau: {name} must be an int >= {least}, got {value!r}"
-                )
-        for name in ("min_delta", "min_scale"):
-            value = getattr(self, name)
-            if not number(value) or not value >= 0:
-                raise ValueError(f"ReduceOnPlateau: {name} must be >= 0, got {value!r}")
-        if self.mode not in (None, "min", "max"):
-            raise ValueError(f"ReduceOnPlateau: mode must be 'min' or 'max', got {self.mode!r}")
+        owner = "ReduceOnPlateau"
+        in_unit_interval(self.factor, "factor", owner=owner)
+        at_least(self.patience, 1, "patience", owner=owner)
+        at_least(self.cooldown, 0, "cooldown", owner=owner)
+        non_negative(self.min_delta, "min_delta", owner=owner)
+        non_negative(self.min_scale, "min_scale", owner=owner)
+        one_of(self.mode, (None, "min", "max"), "mode", owner=owner)
 
     def scale_after(self, history: Sequence[Mapping[str, Any]]) -> float:
         """The scale for the epoch after ``history``: replayed from the first row, so it

@@ -1,6 +1,6 @@
 """A trained model back from its run folder, with no code from the user.
 
-:func:`load` rebuilds what ``model.json`` describes (see :mod:`jaxnet.train.description`) and
+:func:`load` rebuilds what ``model.json`` describes (see :mod:`jaxnet.runs.description`) and
 restores a checkpoint into it; :func:`load_params` reads just the parameters and layer state,
 for any run, whatever its optimizer.
 """
@@ -22,16 +22,16 @@ from jaxnet.core import Layer, Params, State
 from jaxnet.data import Preprocessing
 from jaxnet.data.preprocessing import TreePreprocessing
 from jaxnet.data.trees import batched_shape
-from jaxnet.train.checkpoint import Checkpointer
-from jaxnet.train.description import check_description
-from jaxnet.train.ema import ema_params
-from jaxnet.train.fit import wrapped_optimizer
-from jaxnet.train.model import Model
-from jaxnet.train.optimizers import rebuild_optimizer
-from jaxnet.train.plateau import ReduceOnPlateau
-from jaxnet.train.run import MODEL, RunFolder, RunFolderError
-from jaxnet.train.state import TrainState
-from jaxnet.train.update import Update
+from jaxnet.runs.checkpoint import Checkpointer
+from jaxnet.runs.description import check_description
+from jaxnet.optim.ema import ema_params
+from jaxnet.optim.wrapped import wrapped_optimizer
+from jaxnet.runs.model import Model
+from jaxnet.optim.optimizers import rebuild_optimizer
+from jaxnet.optim.plateau import ReduceOnPlateau
+from jaxnet.runs.folder import MODEL, RunFolder, RunFolderError
+from jaxnet.optim.state import TrainState
+from jaxnet.optim.update import Update
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

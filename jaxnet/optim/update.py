@@ -1,6 +1,6 @@
 """``Update``: how ``fit`` makes each update, beyond the optimizer's rule: gradient
-accumulation, an exponential moving average of the weights (:mod:`jaxnet.train.ema`) and a
-learning rate reduced on a plateau (:mod:`jaxnet.train.plateau`).
+accumulation, an exponential moving average of the weights (:mod:`jaxnet.optim.ema`) and a
+learning rate reduced on a plateau (:mod:`jaxnet.optim.plateau`).
 
 Gradient accumulation splits each step's batch into micro-batches that run one after another
 inside the compiled step (:func:`jaxnet.train.make_train_step`'s ``accumulate``): the update
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxnet.train.ema import check_decay
-from jaxnet.train.plateau import ReduceOnPlateau
-from jaxnet.train.step import check_accumulate
+from jaxnet.optim.ema import check_decay
+from jaxnet.optim.plateau import ReduceOnPlateau
+from jaxnet.validate import flag, positive_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Update:
         checkpoint and restored exactly; None keeps none.
       evaluate_ema: evaluate the validation and test splits with the averaged weights, so
         the history, the best checkpoint and early stopping follow them, and
-        :func:`jaxnet.train.load` gives them as the model's parameters.
+        :func:`jaxnet.runs.load` gives them as the model's parameters.
       reduce_on_plateau: a :class:`jaxnet.train.ReduceOnPlateau`: scale the updates down
         when the monitored metric stops improving (``lr_scale`` and ``lr`` in the history).
 
@@ -52,13 +52,10 @@ class Update:
     reduce_on_plateau: ReduceOnPlateau | None = None
 
     def __post_init__(self) -> None:
-        check_accumulate(self.accumulate, "Update")
+        positive_int(self.accumulate, "accumulate", owner="Update")
         if self.ema is not None:
             check_decay(self.ema, "Update")
-        if not isinstance(self.evaluate_ema, bool):
-            raise TypeError(
-                f"Update: evaluate_ema must be True or False, got {self.evaluate_ema!r}"
-            )
+        flag(self.evaluate_ema, "evaluate_ema", owner="Update")
         if self.evaluate_ema and self.ema is None:
             raise ValueError("Update: evaluate_ema=True needs ema=, the decay of the average")
         plateau = self.reduce_on_plateau

@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 import jax
 import optax
 
-from jaxnet.train.state import find_states
+from jaxnet.optim.state import find_states
+from jaxnet.validate import in_unit_interval
 
 
 class EmaState(NamedTuple):
@@ -36,9 +37,7 @@ class EmaState(NamedTuple):
 
 def check_decay(decay: Any, caller: str) -> float:
     """``decay`` as a float in (0, 1); a ValueError naming ``caller`` otherwise."""
-    if isinstance(decay, bool) or not isinstance(decay, int | float) or not 0 < decay < 1:
-        raise ValueError(f"{caller}: ema must be a decay in (0, 1) such as 0.999, got {decay!r}")
-    return float(decay)
+    return in_unit_interval(decay, "ema", owner=caller, what="a decay ", example=" such as 0.999")
 
 
 def with_ema(optimizer: optax.GradientTransformation, decay: float) -> Any:
