@@ -158,3 +158,22 @@ def test_importing_a_part_loads_nothing_above_it(module: str, absent: set[str]) 
     loaded = set(ast.literal_eval(out.strip().splitlines()[-1]))
     assert _part(module) in loaded
     assert not loaded & absent, f"importing {module} loaded {sorted(loaded & absent)}"
+
+
+FIT_KEYWORDS_CEILING = 23
+"""fit's keywords today; a new setting joins a group (``Update``, ``Streaming``,
+``Checkpointing``, ``EarlyStopping``) instead of adding one (docs/training.md)."""
+
+
+def test_fit_does_not_grow() -> None:
+    import inspect
+
+    signature = inspect.signature(jaxnet.train.fit)
+    keywords = [p.name for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+    assert len(keywords) <= FIT_KEYWORDS_CEILING, (
+        f"fit takes {len(keywords)} keywords, more than {FIT_KEYWORDS_CEILING}: add the new "
+        "setting as a field of an existing group (Update, Streaming, Checkpointing) instead"
+    )
+    groups = {"update": "Update", "streaming": "Streaming", "checkpointing": "Checkpointing"}
+    for name, group in groups.items():
+        assert signature.parameters[name].annotation == f"{group} | None"

@@ -3,6 +3,10 @@
 scikit-learn's digits, iris and breast cancer ship inside scikit-learn; xor, spirals and the
 seasonal temperature curve are generated from a seed. Nothing is downloaded.
 
+Data knows no layers: this package imports only the ground floor (:mod:`jaxnet.shapes`), never
+``core``, ``nn``, ``optim``, ``runs`` or ``train``, so reading data costs no model code
+(docs/concepts.md, "Where things live").
+
 Example:
   >>> import jaxnet.data
   >>> ds = jaxnet.data.load("digits")

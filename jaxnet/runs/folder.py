@@ -4,6 +4,13 @@
 A run folder describes itself: ``config.json`` holds the settings of the run, ``model.json``
 the net's config, its preprocessing and its optimizer, so :func:`jaxnet.runs.load` rebuilds
 the net and restores its parameters with no code from the user.
+
+:class:`RunFolder` owns these files and their rules. A fit enters through
+:meth:`RunFolder.open` alone, which takes the steps in their natural order: refuse a folder that
+cannot be trained into (checkpoints without ``resume``, changed settings, another data file),
+verify the checkpoints and set the damaged ones aside, restore the newest that verifies, cut the
+history back to it, remove the leftovers of a killed run, write ``config.json`` and
+``model.json``. The checkpoints themselves are :class:`jaxnet.runs.Checkpointer`'s.
 """
 
 from __future__ import annotations
@@ -12,11 +19,20 @@ import datetime
 import json
 import os
 import pathlib
-from typing import Any
+import warnings
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Generic, NamedTuple, TypeVar
+
+import jax
 
 from jaxnet import atomic
+from jaxnet.data.user_file import check_same_file
+from jaxnet.distributed import sync_processes
 from jaxnet.metrics import monitor_mode
 from jaxnet.runs.checkpoint import Checkpointer
+
+_State = TypeVar("_State")
 
 CONFIG, METRICS, CURVES, CHECKPOINTS = "config.json", "metrics.jsonl", "curves.png", "checkpoints"
 MODEL = "model.json"
@@ -33,6 +49,49 @@ def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> pathlib
 
 class RunFolderError(ValueError):
     """A file of a run folder is cut off, malformed or disagrees with the checkpoints."""
+
+
+class CheckpointWarning(UserWarning):
+    """A resume passed over a damaged checkpoint (it is replaced when training reaches it)."""
+
+
+_UNRECORDED = object()
+
+KEPT_ON_RESUME: Mapping[str, Any] = MappingProxyType(
+    {
+        "batch_size": _UNRECORDED,
+        "seed": _UNRECORDED,
+        "precision": _UNRECORDED,
+        "accumulate": 1,
+        "ema": None,
+        "evaluate_ema": False,
+        "reduce_on_plateau": None,
+    }
+)
+"""The config.json settings a resume must repeat, with the value a folder that lacks one had
+(``fit`` writes ``accumulate``, ``ema`` and ``reduce_on_plateau`` only when set); a setting
+recorded only by later versions is not checked in an older folder. ``epochs`` may grow."""
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as config.json reads it back (tuples as lists)."""
+    return json.loads(json.dumps(value))
+
+
+class Opened(NamedTuple, Generic[_State]):
+    """Where a fit starts, as :meth:`RunFolder.open` found it.
+
+    Attributes:
+      state: the state to train from: the fresh one, or the newest verified checkpoint's.
+      history: the rows of ``metrics.jsonl`` up to that checkpoint (``[]`` when fresh).
+      epoch: the epoch of the checkpoint resumed from; None when starting from the beginning.
+      extra: what was saved with that checkpoint (a stream's position), or None.
+    """
+
+    state: _State
+    history: list[dict[str, Any]]
+    epoch: int | None
+    extra: dict[str, Any] | None
 
 
 def _parse_json(file: pathlib.Path, lineno: int, text: str) -> Any:
@@ -67,6 +126,131 @@ class RunFolder:
             monitor = config.get("monitor")
             best_mode = monitor_mode(monitor) if isinstance(monitor, str) else "max"
         return Checkpointer(self.path / CHECKPOINTS, max_to_keep=max_to_keep, best_mode=best_mode)
+
+    # ------------------------------------------------------------------ a fit's one door
+
+    def open(
+        self,
+        fresh: _State,
+        checkpoints: Checkpointer,
+        *,
+        config: dict[str, Any],
+        model: dict[str, Any] | None,
+        resume: bool,
+        writes: bool = True,
+    ) -> Opened[_State]:
+        """Make the folder ready for a fit and say where it starts.
+
+        Fresh (``resume=False``): a folder that holds checkpoints is refused; leftovers of a
+        killed run are removed; ``config.json`` and ``model.json`` are written. Resumed: the
+        settings that shape the steps must be the folder's (:data:`KEPT_ON_RESUME`), the newest
+        checkpoint that verifies is restored into ``fresh``'s structure (damaged newer ones
+        are set aside, each with a :class:`CheckpointWarning`), the data file must be the one
+        the run began on, ``metrics.jsonl`` must hold one row per epoch up to it, and
+        ``config.json`` is rewritten with the new settings (``epochs`` may grow). A resume of
+        a run killed before its first checkpoint starts over, as it began.
+
+        Args:
+          fresh: the state a new run starts from (its structure is what a resume restores).
+          checkpoints: the folder's checkpoints, as :meth:`checkpointer` made them.
+          config: the settings of this fit, for ``config.json``.
+          model: the model's description, for ``model.json`` (None: not written).
+          resume: continue the run in the folder.
+          writes: whether this process writes files (process 0 of several); all read.
+
+        Raises:
+          ValueError: checkpoints without ``resume``; a resume with other settings.
+          FileNotFoundError: a resume of a folder that holds no run.
+          RunFolderError, CheckpointError: a damaged file, named.
+        """
+        if not resume:
+            if checkpoints.latest_step() is not None:
+                raise ValueError(
+                    f"fit: run folder {str(self.path)!r} already holds checkpoints; "
+                    "pass resume=True to continue it, or choose another folder"
+                )
+            self._clean(writes)
+            self._write(config, model, writes)
+            return Opened(fresh, [], None, None)
+        return self._resume(fresh, checkpoints, config, model, writes)
+
+    def _resume(
+        self,
+        fresh: _State,
+        checkpoints: Checkpointer,
+        config: dict[str, Any],
+        model: dict[str, Any] | None,
+        writes: bool,
+    ) -> Opened[_State]:
+        """:meth:`open` with ``resume=True``: verify, set aside, restore, cut the history."""
+        if (self.path / CONFIG).is_file():
+            self._check_same_settings(config)  # before anything in the folder moves
+        epoch, passed_over = checkpoints.verified_step()
+        if passed_over:
+            sync_processes("jaxnet resume: verified")  # all have read before process 0 moves
+        for step, error in passed_over.items():
+            where = checkpoints.set_aside(step) if writes else None
+            start = "the start" if epoch is None else f"epoch {epoch}"
+            warnings.warn(
+                CheckpointWarning(
+                    f"fit: resuming from {start}, passing over {error}"
+                    + ("" if where is None else f" (moved to {where.name})")
+                ),
+                stacklevel=5,  # the caller of fit (fit, Recorder.start, open, here)
+            )
+        opened = Opened(fresh, [], epoch, None)
+        if epoch is not None:
+            self._check_same_data(model)
+            state = checkpoints.restore(fresh, epoch)
+            step = int(jax.device_get(state.step))
+            opened = Opened(state, self.history_until(epoch, step), epoch, checkpoints.extra(epoch))
+        elif not (self.path / CONFIG).is_file():
+            raise FileNotFoundError(
+                f"fit: cannot resume: {str(self.path)!r} holds no run "
+                "(no checkpoint, no config.json)"
+            )
+        # else killed before its first checkpoint: start over, exactly as it began
+        self._clean(writes)
+        self._write({**self.read_config(), **config}, model, writes)
+        return opened
+
+    def _check_same_settings(self, config: Mapping[str, Any]) -> None:
+        """A resumed run keeps the settings that shape its steps (see :data:`KEPT_ON_RESUME`):
+        another batch size, seed or update rule would silently continue a different run."""
+        saved = self.read_config()
+        for key, default in KEPT_ON_RESUME.items():
+            if default is _UNRECORDED and (key not in saved or key not in config):
+                continue  # a folder from before the key was recorded
+            was, now = _as_json(saved.get(key, default)), _as_json(config.get(key, default))
+            if was != now:
+                raise ValueError(
+                    f"fit: cannot resume {str(self.path)!r} with {key}={now!r}: it was "
+                    f"trained with {key}={was!r} (config.json); a resume keeps the run's "
+                    "settings, so pass the same or train into a new run_dir"
+                )
+
+    def _check_same_data(self, model: Mapping[str, Any] | None) -> None:
+        """A resumed run trains on the data file it began on: model.json holds its SHA-256."""
+        file = self.path / MODEL
+        if model is None or not file.is_file():
+            return
+        saved = self.read_model().get("data") or {}
+        check_same_file(saved, model.get("data") or {}, str(file))
+
+    def _clean(self, writes: bool) -> None:
+        """Remove what a killed run left behind (``.tmp-*``, ``.deleting-*``)."""
+        if writes:
+            atomic.remove_leftovers(self.path)
+            atomic.remove_leftovers(self.path / CHECKPOINTS)
+
+    def _write(self, config: dict[str, Any], model: dict[str, Any] | None, writes: bool) -> None:
+        """config.json, then model.json (by the process that writes)."""
+        if writes:
+            self.write_config(config)
+            if model is not None:
+                self.write_model(model)
+
+    # ------------------------------------------------------------------------ the files
 
     def write_config(self, config: dict[str, Any]) -> None:
         """Replace config.json with ``config``, atomically."""

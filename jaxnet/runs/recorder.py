@@ -8,9 +8,11 @@ the user's own on request), a checkpoint is taken at the cadence of `Checkpointi
 host copy of the state, the plot) runs in a :class:`jaxnet.runs.writer.BackgroundWriter`, in
 that order, so the files on disk always hold at least the rows of the newest checkpoint.
 
-A resume trusts the newest checkpoint that verifies, never the log: the epoch and the step come
-from it, ``metrics.jsonl`` is cut back to its epoch (a missing or repeated row is an error
-naming the file), and the leftovers of a killed run (``.tmp-*``, ``.deleting-*``) are removed.
+The loop talks to the run folder through this one door: :meth:`Recorder.start` (which asks
+:meth:`jaxnet.runs.RunFolder.open` where to start: fresh, or the newest checkpoint that verifies,
+never the log), :meth:`Recorder.record` and :meth:`Recorder.record_steps` as it trains, and
+:meth:`Recorder.finish`. The order of things on disk is the run folder's business; the order
+of writes in time is this module's.
 """
 
 from __future__ import annotations
@@ -38,15 +40,11 @@ from jaxnet.optim.state import TrainState
 from jaxnet.runs.writer import BackgroundWriter
 from jaxnet.validate import flag, positive_int
 
-__all__ = ["PLOT_INTERVAL_S", "CheckpointWarning", "Checkpointing", "Recorder"]
+__all__ = ["PLOT_INTERVAL_S", "Checkpointing", "Recorder"]
 
 PLOT_INTERVAL_S = 1.0
 """The least time between two redraws of curves.png during a run (the last rows are always
 drawn when it ends)."""
-
-
-class CheckpointWarning(UserWarning):
-    """A resume passed over a damaged checkpoint (it is replaced when training reaches it)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,29 +78,6 @@ class Checkpointing:
             positive_int(self.every, "every", owner="Checkpointing")
         positive_int(self.keep, "keep", owner="Checkpointing")
         flag(self.asynchronous, "asynchronous", owner="Checkpointing")
-
-
-_UNRECORDED = object()
-
-KEPT_ON_RESUME: Mapping[str, Any] = MappingProxyType(
-    {
-        "batch_size": _UNRECORDED,
-        "seed": _UNRECORDED,
-        "precision": _UNRECORDED,
-        "accumulate": 1,
-        "ema": None,
-        "evaluate_ema": False,
-        "reduce_on_plateau": None,
-    }
-)
-"""The config.json settings a resume must repeat, with the value a folder that lacks one had
-(``fit`` writes ``accumulate``, ``ema`` and ``reduce_on_plateau`` only when set); a setting
-recorded only by later versions is not checked in an older folder. ``epochs`` may grow."""
-
-
-def _as_json(value: Any) -> Any:
-    """``value`` as config.json reads it back (tuples as lists)."""
-    return json.loads(json.dumps(value))
 
 
 class Recorder:
@@ -153,10 +128,18 @@ class Recorder:
     def start(self, fresh: TrainState) -> tuple[TrainState, list[dict[str, Any]]]:
         """The state and history to start from: fresh, or the newest verified checkpoint when
         resuming; writes config.json and opens the loggers."""
-        state: TrainState = fresh
-        history: list[dict[str, Any]] = []
+        state, history = fresh, list[dict[str, Any]]()
         if self.folder is not None:
-            state, history = self._resume(fresh) if self.resume else self._fresh_folder(fresh)
+            assert self.checkpoints is not None
+            opened = self.folder.open(
+                fresh,
+                self.checkpoints,
+                config=self.config,
+                model=self.model,
+                resume=self.resume,
+                writes=self.writes,
+            )
+            state, history, self._saved_epoch, self.resumed_extra = opened
         self._history = history  # the list fit appends each epoch's row to
         self.loggers = [self._open_logger(spec, history) for spec in self._logger_specs]
         if self.folder is not None and self.writes:
@@ -186,90 +169,6 @@ class Recorder:
             from jaxnet.plot import prepare
 
             prepare()
-
-    def _clean(self) -> None:
-        if self.folder is not None and self.writes:
-            atomic.remove_leftovers(self.folder.path)
-            atomic.remove_leftovers(self.folder.path / CHECKPOINTS)
-
-    def _fresh_folder(self, fresh: TrainState) -> tuple[TrainState, list[dict[str, Any]]]:
-        assert self.folder is not None and self.checkpoints is not None
-        if self.checkpoints.latest_step() is not None:
-            raise ValueError(
-                f"fit: run folder {str(self.folder.path)!r} already holds checkpoints; "
-                "pass resume=True to continue it, or choose another folder"
-            )
-        self._clean()
-        self._write_config(self.config)
-        return fresh, []
-
-    def _resume(self, fresh: TrainState) -> tuple[TrainState, list[dict[str, Any]]]:
-        assert self.folder is not None and self.checkpoints is not None
-        if (self.folder.path / CONFIG).is_file():
-            self._check_same_settings()  # before anything in the folder moves
-        epoch, passed_over = self.checkpoints.verified_step()
-        if passed_over:
-            sync_processes("jaxnet resume: verified")  # all have read before process 0 moves
-        for step, error in passed_over.items():
-            where = self.checkpoints.set_aside(step) if self.writes else None
-            start = "the start" if epoch is None else f"epoch {epoch}"
-            warnings.warn(
-                CheckpointWarning(
-                    f"fit: resuming from {start}, passing over {error}"
-                    + ("" if where is None else f" (moved to {where.name})")
-                ),
-                stacklevel=4,
-            )
-        history: list[dict[str, Any]] = []
-        state = fresh
-        if epoch is not None:
-            self._check_same_data()
-            state = self.checkpoints.restore(fresh, epoch)
-            self.resumed_extra = self.checkpoints.extra(epoch)
-            history = self.folder.history_until(epoch, int(jax.device_get(state.step)))
-        elif not (self.folder.path / CONFIG).is_file():
-            raise FileNotFoundError(
-                f"fit: cannot resume: {str(self.folder.path)!r} holds no run "
-                "(no checkpoint, no config.json)"
-            )
-        # else killed before its first checkpoint: start over, exactly as it began
-        self._clean()
-        self._write_config({**self.folder.read_config(), **self.config})
-        self._saved_epoch = epoch
-        return state, history
-
-    def _check_same_data(self) -> None:
-        """A resumed run trains on the data file it began on: model.json holds its SHA-256."""
-        assert self.folder is not None
-        file = self.folder.path / MODEL
-        if self.model is None or not file.is_file():
-            return
-        saved = self.folder.read_model().get("data") or {}
-        check_same_file(saved, self.model.get("data") or {}, str(file))
-
-    def _check_same_settings(self) -> None:
-        """A resumed run keeps the settings that shape its steps (see :data:`KEPT_ON_RESUME`):
-        another batch size, seed or update rule would silently continue a different run."""
-        assert self.folder is not None
-        saved = self.folder.read_config()
-        for key, default in KEPT_ON_RESUME.items():
-            if default is _UNRECORDED and (key not in saved or key not in self.config):
-                continue  # a folder from before the key was recorded
-            was, now = _as_json(saved.get(key, default)), _as_json(self.config.get(key, default))
-            if was != now:
-                raise ValueError(
-                    f"fit: cannot resume {str(self.folder.path)!r} with {key}={now!r}: it was "
-                    f"trained with {key}={was!r} (config.json); a resume keeps the run's "
-                    "settings, so pass the same or train into a new run_dir"
-                )
-
-    def _write_config(self, config: dict[str, Any]) -> None:
-        """config.json, then model.json (process 0 only)."""
-        assert self.folder is not None
-        if self.writes:
-            self.folder.write_config(config)
-            if self.model is not None:
-                self.folder.write_model(self.model)
 
     def _open_logger(self, spec: Logger | str, history: list[dict[str, Any]]) -> Logger:
         path = None if self.folder is None else self.folder.path
