@@ -20,7 +20,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["at_least", "flag", "in_unit_interval", "non_negative", "one_of", "positive_int"]
+__all__ = [
+    "at_least",
+    "checked_fields",
+    "flag",
+    "in_unit_interval",
+    "non_negative",
+    "one_of",
+    "positive_int",
+]
 
 
 def _prefix(owner: str) -> str:
@@ -109,3 +117,11 @@ def one_of(value: Any, choices: Collection[Any], name: str, *, owner: str = "") 
         listed = " or ".join(named) if len(named) < 3 else f"{', '.join(named[:-1])} or {named[-1]}"
         raise ValueError(f"{_prefix(owner)}{name} must be {listed}, got {value!r}")
     return value
+
+
+def checked_fields(settings: Any, **values: Any) -> None:
+    """Store the checked ``values`` on the frozen dataclass ``settings`` (from its
+    ``__post_init__``), so a NumPy count is kept as a Python int and a config.json that
+    records it stays plain JSON."""
+    for name, value in values.items():
+        object.__setattr__(settings, name, value)

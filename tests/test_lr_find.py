@@ -18,25 +18,21 @@ import pytest
 import jaxnet as jn
 from jaxnet import cli
 from tests import references_training as by_hand
+from tests.helpers_training import hand_loop_start, load_digits, small_net
 
 LOSS = jn.losses.softmax_cross_entropy
 
 
 @pytest.fixture(scope="module")
 def digits():
-    return jn.data.load("digits", val_fraction=0.1)
-
-
-def _net():
-    return jn.serial(jn.nn.Dense(16), jn.nn.Relu, jn.nn.Dense(10))
+    return load_digits()
 
 
 def _one_rate_at_a_time(data, rates, batch_size):
     """The losses of a hand-written loop: one jitted step per rate, the rate injected, over
     fit's shuffles one after another (the first ``len(rates)`` batches of shuffles 0, 1, ...)."""
     adam = optax.inject_hyperparams(optax.adam)(learning_rate=float(rates[0]))
-    params, run_key = by_hand.initial(_net(), (None, 64))
-    step, opt_state = by_hand.make_step(_net(), LOSS, adam), adam.init(params)
+    params, run_key, step, opt_state = hand_loop_start(small_net(), LOSS, adam)
     batches = []
     for shuffle in range(-(-len(rates) // (data.num_train // batch_size))):
         batches += by_hand.shuffled_batches(
@@ -52,7 +48,7 @@ def _one_rate_at_a_time(data, rates, batch_size):
 
 def test_the_curve_is_the_same_rates_run_one_at_a_time(digits):
     result = jn.train.lr_find(
-        _net(), digits, loss=LOSS, optimizer=optax.adam, min_lr=1e-4, max_lr=1.0, steps=30,
+        small_net(), digits, loss=LOSS, optimizer=optax.adam, min_lr=1e-4, max_lr=1.0, steps=30,
         batch_size=64,
     )  # fmt: skip
     assert not result.diverged and len(result.losses) == 30  # 30 steps: 1.6 shuffles of 19
@@ -70,7 +66,7 @@ def test_the_curve_is_the_same_rates_run_one_at_a_time(digits):
 
 def test_the_run_stops_where_the_loss_diverges_and_suggests_a_rate_before(digits, tmp_path):
     result = jn.train.lr_find(
-        _net(), digits, loss=LOSS, optimizer="sgd", max_lr=1e3, plot=tmp_path / "lr.png"
+        small_net(), digits, loss=LOSS, optimizer="sgd", max_lr=1e3, plot=tmp_path / "lr.png"
     )
     assert result.diverged and len(result.losses) < 100
     assert np.isfinite(result.losses).all() and np.isfinite(result.smoothed).all()
@@ -100,13 +96,13 @@ def test_the_run_stops_where_the_loss_diverges_and_suggests_a_rate_before(digits
 )
 def test_bad_arguments_are_named(digits, kwargs, error, message):
     with pytest.raises(error, match=rf"^lr_find: {message}"):
-        jn.train.lr_find(_net(), digits, loss=LOSS, **kwargs)
+        jn.train.lr_find(small_net(), digits, loss=LOSS, **kwargs)
 
 
 def test_lr_find_needs_an_in_memory_dataset():
     stream = jn.data.stream([(np.zeros((4, 64), np.float32), np.zeros(4, np.int32))])
     with pytest.raises(TypeError, match=r"^lr_find: data must be a jaxnet.data.Dataset"):
-        jn.train.lr_find(_net(), stream, loss=LOSS)
+        jn.train.lr_find(small_net(), stream, loss=LOSS)
 
 
 def test_jaxnet_lr_find_prints_the_suggestion_and_draws_the_plot(tmp_path, capsys):
@@ -130,16 +126,16 @@ def test_jaxnet_lr_find_prints_the_suggestion_and_draws_the_plot(tmp_path, capsy
 
 def test_a_loss_that_is_negative_diverges_by_its_rise(digits):
     shifted = jn.train.lr_find(
-        _net(), digits, loss=lambda p, y: LOSS(p, y) - 5.0, max_lr=1e3, optimizer="sgd"
+        small_net(), digits, loss=lambda p, y: LOSS(p, y) - 5.0, max_lr=1e3, optimizer="sgd"
     )
-    plain = jn.train.lr_find(_net(), digits, loss=LOSS, max_lr=1e3, optimizer="sgd")
+    plain = jn.train.lr_find(small_net(), digits, loss=LOSS, max_lr=1e3, optimizer="sgd")
     assert len(shifted.losses) > 10 and shifted.diverged  # not stopped at once by the sign
     np.testing.assert_allclose(shifted.losses[:10], plain.losses[:10] - 5.0, rtol=1e-5)
 
 
 def test_a_loss_not_finite_at_the_first_step_is_named(digits):
     with pytest.raises(ValueError, match=r"^lr_find: the loss is not finite at the first step"):
-        jn.train.lr_find(_net(), digits, loss=lambda p, y: LOSS(p, y) * jnp.nan)
+        jn.train.lr_find(small_net(), digits, loss=lambda p, y: LOSS(p, y) * jnp.nan)
 
 
 @pytest.mark.parametrize(

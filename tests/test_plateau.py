@@ -15,6 +15,7 @@ import pytest
 
 import jaxnet as jn
 from tests import references_training as by_hand
+from tests.helpers_training import assert_same_leaves, hand_loop_start, load_digits, small_net
 
 LOSS = jn.losses.softmax_cross_entropy
 Rule = jn.train.ReduceOnPlateau
@@ -22,11 +23,7 @@ Rule = jn.train.ReduceOnPlateau
 
 @pytest.fixture(scope="module")
 def digits():
-    return jn.data.load("digits", val_fraction=0.1)
-
-
-def _net():
-    return jn.serial(jn.nn.Dense(16), jn.nn.Relu, jn.nn.Dense(10))
+    return load_digits()
 
 
 def _rows(values):
@@ -65,7 +62,7 @@ def test_a_reduced_run_is_the_hand_written_loop_with_its_rate_changed(digits):
     # the rate halves after every epoch from the second on: 0.1, 0.1, 0.05
     rule = Rule(monitor="train_loss", mode="max", factor=0.5, patience=1)
     result = jn.train.fit(
-        _net(),
+        small_net(),
         digits,
         optimizer=jn.train.optimizer("sgd", learning_rate=0.1),
         loss=LOSS,
@@ -76,9 +73,8 @@ def test_a_reduced_run_is_the_hand_written_loop_with_its_rate_changed(digits):
     )
     assert [r["lr_scale"] for r in result.history] == [1.0, 1.0, 0.5]
     assert [r["lr"] for r in result.history] == pytest.approx([0.1, 0.1, 0.05])
-    params, run_key = by_hand.initial(_net(), (None, 64))
     sgd = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
-    step, opt_state = by_hand.make_step(_net(), LOSS, sgd), sgd.init(params)
+    params, run_key, step, opt_state = hand_loop_start(small_net(), LOSS, sgd)
     for epoch, rate in enumerate([0.1, 0.1, 0.05]):
         opt_state.hyperparams["learning_rate"] = np.float32(rate)
         for x, y in by_hand.shuffled_batches(run_key, epoch, digits.x_train, digits.y_train, 64):
@@ -100,12 +96,12 @@ def test_a_resumed_run_takes_the_same_decisions_and_load_restores_it(digits, tmp
         update=update,
         progress=False,
     )
-    whole = jn.train.fit(_net(), digits, epochs=6, run_dir=tmp_path / "whole", **kw)
-    jn.train.fit(_net(), digits, epochs=3, run_dir=tmp_path / "cut", **kw)
-    resumed = jn.train.fit(_net(), digits, epochs=6, run_dir=tmp_path / "cut", resume=True, **kw)
-    leaves = [jax.tree.leaves(r.train_state.params) for r in (whole, resumed)]
-    for p, q in zip(*leaves, strict=True):
-        np.testing.assert_array_equal(np.asarray(p), np.asarray(q))
+    whole = jn.train.fit(small_net(), digits, epochs=6, run_dir=tmp_path / "whole", **kw)
+    jn.train.fit(small_net(), digits, epochs=3, run_dir=tmp_path / "cut", **kw)
+    resumed = jn.train.fit(
+        small_net(), digits, epochs=6, run_dir=tmp_path / "cut", resume=True, **kw
+    )
+    assert_same_leaves(whole.train_state.params, resumed.train_state.params)
     scales = [r["lr_scale"] for r in whole.history]
     assert [r["lr_scale"] for r in resumed.history] == scales == [1, 1, 0.5, 0.25, 0.125, 0.0625]
     run = jn.train.load(tmp_path / "cut")
@@ -117,7 +113,7 @@ def test_a_resumed_run_takes_the_same_decisions_and_load_restores_it(digits, tmp
 
 def test_without_a_named_optimizer_the_history_has_the_scale_only(digits):
     result = jn.train.fit(
-        _net(),
+        small_net(),
         digits,
         optimizer=optax.adam(1e-2),
         loss=LOSS,
@@ -149,7 +145,7 @@ def test_bad_rules_are_refused(make, error, message):
 def test_fit_refuses_a_monitor_the_history_lacks(digits):
     with pytest.raises(ValueError, match=r"^fit: reduce_on_plateau cannot monitor 'val_acc'"):
         jn.train.fit(
-            _net(),
+            small_net(),
             digits,
             optimizer=optax.sgd(0.1),
             loss=LOSS,

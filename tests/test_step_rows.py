@@ -18,13 +18,21 @@ import warnings
 
 import jax
 import numpy as np
-import optax
 import pytest
 
 import jaxnet as jn
 from jaxnet.runs.folder import RunFolderError
 from jaxnet.train.streaming import steps_per_call
-from tests import references_training as by_hand
+from tests.helpers_training import (
+    assert_same_leaves,
+    fit_kwargs,
+    hand_loop_start,
+    load_digits,
+    read_jsonl,
+    small_net,
+    stream_with_held_out,
+    without_seconds,
+)
 
 BATCH = 64
 STEPS = 19  # digits with val_fraction=0.1: 1,216 training rows, 19 batches of 64
@@ -32,22 +40,7 @@ STEPS = 19  # digits with val_fraction=0.1: 1,216 training rows, 19 batches of 6
 
 @pytest.fixture(scope="module")
 def digits():
-    return jn.data.load("digits", val_fraction=0.1)
-
-
-def _net():
-    return jn.serial(jn.nn.Dense(16), jn.nn.Relu, jn.nn.Dense(10))
-
-
-def _kw(**extra):
-    kw = dict(
-        optimizer=optax.adam(1e-2),
-        loss=jn.losses.softmax_cross_entropy,
-        metrics={"accuracy": jn.metrics.accuracy},
-        epochs=2,
-        progress=False,
-    )
-    return kw | extra
+    return load_digits()
 
 
 def _batches(digits, epoch=0):
@@ -57,12 +50,7 @@ def _batches(digits, epoch=0):
 
 
 def _stream(digits, **kwargs):
-    return jn.data.stream(
-        lambda epoch: _batches(digits, epoch),
-        val=[(digits.x_val, digits.y_val)],
-        test=[(digits.x_test, digits.y_test)],
-        **kwargs,
-    )
+    return stream_with_held_out(digits, lambda epoch: _batches(digits, epoch), **kwargs)
 
 
 class Collect:
@@ -85,11 +73,9 @@ class Collect:
 def _hand_loop(digits, epochs, log_every, eval_every):
     """The expected step rows, from a hand-written step (jax.value_and_grad and optax's adam)
     over the same batches, each split evaluated whole."""
-    kw = _kw()
-    net, loss, metric_fns = _net(), kw["loss"], kw["metrics"]
-    params, _ = by_hand.initial(net, (None, 64))
-    step = by_hand.make_step(net, loss, kw["optimizer"], metrics=metric_fns)
-    opt_state = kw["optimizer"].init(params)
+    kw = fit_kwargs()
+    net, loss, metric_fns = small_net(), kw["loss"], kw["metrics"]
+    params, _, step, opt_state = hand_loop_start(net, loss, kw["optimizer"], metric_fns)
 
     def evaluate(params, x, y):
         predictions, _ = net.apply(params, {}, x)  # evaluation mode
@@ -129,25 +115,25 @@ def _assert_rows_close(actual, expected):
 def test_step_rows_are_the_means_of_a_hand_written_loop(digits, steps_per_call):
     collect = Collect()
     settings = jn.train.Streaming(steps_per_call=steps_per_call, log_every=5, eval_every=7)
-    result = jn.train.fit(_net(), _stream(digits), streaming=settings, loggers=[collect], **_kw())
+    result = jn.train.fit(
+        small_net(), _stream(digits), streaming=settings, loggers=[collect], **fit_kwargs()
+    )
     expected = _hand_loop(digits, epochs=2, log_every=5, eval_every=7)
     _assert_rows_close(collect.steps, expected)
     assert [r["step"] for r in collect.steps] == [5, 7, 10, 14, 15, 20, 21, 25, 28, 30, 35]
     assert list(collect.steps[-1])[:4] == ["epoch", "step", "train_accuracy", "train_loss"]
     assert collect.rows == result.history  # the epoch rows are what they always were
-    plain = jn.train.fit(_net(), _stream(digits), **_kw())
-    leaves = [jax.tree.leaves(r.train_state.params) for r in (result, plain)]
-    for p, q in zip(*leaves, strict=True):
-        np.testing.assert_array_equal(np.asarray(p), np.asarray(q))  # rows change no step
-    assert [{k: v for k, v in row.items() if k != "seconds"} for row in result.history] == [
-        {k: v for k, v in row.items() if k != "seconds"} for row in plain.history
-    ]
+    plain = jn.train.fit(small_net(), _stream(digits), **fit_kwargs())
+    assert_same_leaves(result.train_state.params, plain.train_state.params)  # rows change no step
+    assert without_seconds(result.history) == without_seconds(plain.history)
 
 
 def test_an_evaluation_due_at_the_end_of_an_epoch_is_the_epochs_own(digits):
     collect = Collect()
     settings = jn.train.Streaming(eval_every=STEPS)
-    result = jn.train.fit(_net(), _stream(digits), streaming=settings, loggers=[collect], **_kw())
+    result = jn.train.fit(
+        small_net(), _stream(digits), streaming=settings, loggers=[collect], **fit_kwargs()
+    )
     assert [r["step"] for r in collect.steps] == [STEPS, 2 * STEPS]
     for row, epoch_row in zip(collect.steps, result.history, strict=True):
         assert {k: v for k, v in row.items() if k.startswith(("val_", "test_"))} == {
@@ -167,11 +153,11 @@ def test_rows_of_a_pass_of_unknown_length_land_on_their_steps_without_recompilin
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a retrace of the chunk would warn
         jn.train.fit(
-            _net(),
+            small_net(),
             stream,
             streaming=jn.train.Streaming(steps_per_call=4, log_every=6),
             loggers=[collect],
-            **_kw(epochs=3),
+            **fit_kwargs(epochs=3),
         )
     assert [r["step"] for r in collect.steps] == [6, 12, 18, 24, 30, 36, 42, 48, 54]
     assert all(
@@ -206,11 +192,9 @@ def test_bad_row_periods_are_refused(kwargs, message):
 
 def test_rows_inside_epochs_need_a_stream(digits):
     with pytest.raises(ValueError, match=r"stream it: jn\.data\.stream\(\.\.\.\)"):
-        jn.train.fit(_net(), digits, streaming=jn.train.Streaming(log_every=10), **_kw())
-
-
-def _steps_file(run_dir):
-    return [json.loads(line) for line in (run_dir / "steps.jsonl").read_text().splitlines()]
+        jn.train.fit(
+            small_net(), digits, streaming=jn.train.Streaming(log_every=10), **fit_kwargs()
+        )
 
 
 def test_steps_jsonl_of_a_resumed_run_is_the_uninterrupted_runs(digits, tmp_path):
@@ -218,12 +202,12 @@ def test_steps_jsonl_of_a_resumed_run_is_the_uninterrupted_runs(digits, tmp_path
 
     def fit(run_dir, epochs, resume=False):
         return jn.train.fit(
-            _net(),
+            small_net(),
             _stream(digits),
             streaming=settings,
             run_dir=run_dir,
             resume=resume,
-            **_kw(epochs=epochs),
+            **fit_kwargs(epochs=epochs),
         )
 
     fit(tmp_path / "whole", 3)
@@ -231,7 +215,7 @@ def test_steps_jsonl_of_a_resumed_run_is_the_uninterrupted_runs(digits, tmp_path
     with open(tmp_path / "cut" / "steps.jsonl", "a") as file:  # rows of steps trained again
         file.write(json.dumps({"epoch": 2, "step": 20, "train_loss": 9.0}) + "\n")
     fit(tmp_path / "cut", 3, resume=True)
-    whole = _steps_file(tmp_path / "whole")
+    whole = read_jsonl(tmp_path / "whole" / "steps.jsonl")
     assert [r["step"] for r in whole] == [
         4,
         8,
@@ -251,32 +235,36 @@ def test_steps_jsonl_of_a_resumed_run_is_the_uninterrupted_runs(digits, tmp_path
         52,
         56,
     ]
-    assert _steps_file(tmp_path / "cut") == whole
-    metrics = (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in metrics] == [1, 2, 3]  # epoch rows only
+    assert read_jsonl(tmp_path / "cut" / "steps.jsonl") == whole
+    metrics = read_jsonl(tmp_path / "whole" / "metrics.jsonl")
+    assert [row["epoch"] for row in metrics] == [1, 2, 3]  # epoch rows only
 
 
 def test_a_damaged_steps_jsonl_is_named_on_resume_and_a_cut_off_last_line_dropped(digits, tmp_path):
     settings = jn.train.Streaming(log_every=5)
-    kw = _kw(epochs=1)
-    jn.train.fit(_net(), _stream(digits), streaming=settings, run_dir=tmp_path, **kw)
+    kw = fit_kwargs(epochs=1)
+    jn.train.fit(small_net(), _stream(digits), streaming=settings, run_dir=tmp_path, **kw)
     path = tmp_path / "steps.jsonl"
     whole = path.read_text()
     path.write_text(whole + '{"epoch": 2, "step": 2')  # a kill -9 in an append after the checkpoint
-    jn.train.fit(_net(), _stream(digits), streaming=settings, run_dir=tmp_path, resume=True, **kw)
+    jn.train.fit(
+        small_net(), _stream(digits), streaming=settings, run_dir=tmp_path, resume=True, **kw
+    )
     assert path.read_text() == whole
     lines = whole.splitlines()
     path.write_text("\n".join([lines[0], "not json", *lines[2:]]) + "\n")
     with pytest.raises(RunFolderError, match=rf"^{path}: line 2 is not valid JSON"):
         jn.train.fit(
-            _net(), _stream(digits), streaming=settings, run_dir=tmp_path, resume=True, **kw
+            small_net(), _stream(digits), streaming=settings, run_dir=tmp_path, resume=True, **kw
         )
 
 
 def test_eval_every_needs_a_held_out_source(digits):
     stream = jn.data.stream(_batches(digits))
     with pytest.raises(ValueError, match=r"^fit: Streaming\(eval_every=5\) evaluates the stream's"):
-        jn.train.fit(_net(), stream, streaming=jn.train.Streaming(eval_every=5), **_kw())
+        jn.train.fit(
+            small_net(), stream, streaming=jn.train.Streaming(eval_every=5), **fit_kwargs()
+        )
 
 
 def test_tensorboard_draws_the_step_rows_under_steps_tags(digits, tmp_path):
@@ -284,12 +272,12 @@ def test_tensorboard_draws_the_step_rows_under_steps_tags(digits, tmp_path):
 
     collect = Collect()
     jn.train.fit(
-        _net(),
+        small_net(),
         _stream(digits),
         streaming=jn.train.Streaming(log_every=5, eval_every=10),
         run_dir=tmp_path,
         loggers=["tensorboard", collect],
-        **_kw(),
+        **fit_kwargs(),
     )
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
@@ -370,7 +358,7 @@ def uninterrupted(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("whole") / "run"
     done = _child(run_dir, "none")
     assert done.returncode == 0, done.stderr
-    return _steps_file(run_dir)
+    return read_jsonl(run_dir / "steps.jsonl")
 
 
 def test_kill_9_inside_an_epoch_then_resume_ends_with_the_uninterrupted_step_rows(
@@ -379,11 +367,13 @@ def test_kill_9_inside_an_epoch_then_resume_ends_with_the_uninterrupted_step_row
     run_dir = tmp_path / "run"
     killed = _child(run_dir, "kill")
     assert killed.returncode == -9, killed.stderr
-    rows = _steps_file(run_dir)  # whole lines, some of them past the checkpoint of epoch 1
+    rows = read_jsonl(
+        run_dir / "steps.jsonl"
+    )  # whole lines, some of them past the checkpoint of epoch 1
     assert rows == uninterrupted[: len(rows)]
     resumed = _child(run_dir, "none", resume=True)
     assert resumed.returncode == 0, resumed.stderr
-    assert _steps_file(run_dir) == uninterrupted
+    assert read_jsonl(run_dir / "steps.jsonl") == uninterrupted
     assert [r["step"] for r in uninterrupted] == list(range(1, 3 * STEPS + 1))
 
 
@@ -394,8 +384,10 @@ def test_a_full_disk_at_steps_jsonl_keeps_whole_files_and_resumes(tmp_path, unin
     errno_, filename = full.stdout.split()[1:]
     assert int(errno_) == 27  # EFBIG: the file-size limit, as a full disk's ENOSPC would be
     assert filename.startswith(str(run_dir)) and "steps.jsonl" in filename
-    assert _steps_file(run_dir) == uninterrupted[:25]  # whole: every row up to the one that fit
+    assert (
+        read_jsonl(run_dir / "steps.jsonl") == uninterrupted[:25]
+    )  # whole: every row up to the one that fit
     assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == []  # rolled back
     resumed = _child(run_dir, "none", resume=True)
     assert resumed.returncode == 0, resumed.stderr
-    assert _steps_file(run_dir) == uninterrupted
+    assert read_jsonl(run_dir / "steps.jsonl") == uninterrupted

@@ -8,42 +8,35 @@ giving them again. An iterator without a state is advanced by reading, as before
 
 from __future__ import annotations
 
-import json
 import warnings
 
-import jax
 import numpy as np
-import optax
 import pytest
 
 import jaxnet as jn
 from jaxnet.data.stream import StreamError, iterator_position
 from jaxnet.train import CheckpointWarning
+from tests.helpers_training import (
+    assert_same_leaves,
+    checkpoint_extra,
+    chunks,
+    fit_kwargs,
+    load_digits,
+    small_net,
+)
 
 BATCH, STEPS = 64, 7
 
 
 @pytest.fixture(scope="module")
 def batches():
-    digits = jn.data.load("digits", val_fraction=0.1)
-    return [
-        (digits.x_train[i : i + BATCH], digits.y_train[i : i + BATCH])
-        for i in range(0, 1216, BATCH)
-    ]
+    digits = load_digits()
+    return chunks(digits.x_train, digits.y_train, BATCH, count=1216 // BATCH)  # 19 whole ones
 
 
 def _kw(**extra):
-    kw = dict(optimizer=optax.adam(1e-2), loss=jn.losses.softmax_cross_entropy, progress=False)
-    return kw | extra
-
-
-def _net():
-    return jn.serial(jn.nn.Dense(16), jn.nn.Relu, jn.nn.Dense(10))
-
-
-def _same_params(a, b):
-    for p, q in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
-        np.testing.assert_array_equal(np.asarray(p), np.asarray(q))
+    """``fit_kwargs`` without metrics: these runs are compared by their parameters."""
+    return fit_kwargs(metrics=None, **extra)
 
 
 class Counted:
@@ -72,7 +65,7 @@ class Counted:
 
 def _fit(source, run_dir, epochs, resume=False):
     stream = jn.data.stream(source, steps_per_epoch=STEPS)
-    return jn.train.fit(_net(), stream, run_dir=run_dir, resume=resume, **_kw(epochs=epochs))
+    return jn.train.fit(small_net(), stream, run_dir=run_dir, resume=resume, **_kw(epochs=epochs))
 
 
 def test_a_grain_pipeline_resumes_from_its_saved_iterator_state(batches, tmp_path):
@@ -84,12 +77,12 @@ def test_a_grain_pipeline_resumes_from_its_saved_iterator_state(batches, tmp_pat
 
     whole = _fit(pipeline(), tmp_path / "whole", 4)
     _fit(pipeline(), tmp_path / "cut", 2)
-    saved = json.loads((tmp_path / "cut" / "checkpoints" / "2" / "extra-0.json").read_text())
+    saved = checkpoint_extra(tmp_path / "cut", 2)
     # Grain's own state, after the 2 * 7 batches trained on (one more is read by jn.data.stream
     # for its first batch, from an iterator of its own)
     assert saved == {"batches": 14, "iterator": {"state": {"next_index": 14}}}
     resumed = _fit(pipeline(), tmp_path / "cut", 4, resume=True)
-    _same_params(resumed.train_state, whole.train_state)
+    assert_same_leaves(resumed.train_state.params, whole.train_state.params)
     assert [r["step"] for r in resumed.history] == [7, 14, 21, 28]
 
 
@@ -98,7 +91,7 @@ def test_a_resume_sets_the_position_instead_of_reading_the_batches_again(batches
     _fit(Counted(batches), tmp_path / "cut", 3)
     source = Counted(batches)
     resumed = _fit(source, tmp_path / "cut", 5, resume=True)
-    _same_params(resumed.train_state, whole.train_state)
+    assert_same_leaves(resumed.train_state.params, whole.train_state.params)
     assert source.index == 5 * STEPS  # where the uninterrupted run's iterator ended
     assert source.handed == 1 + 2 * STEPS  # the first batch (for jn.data.stream), 2 epochs
 
@@ -120,7 +113,7 @@ def test_without_a_state_the_resume_reads_the_batches_trained_on(batches, tmp_pa
     assert not (tmp_path / "cut" / "checkpoints" / "1" / "extra-0.json").exists()
     source = Plain()
     resumed = _fit(source, tmp_path / "cut", 3, resume=True)
-    _same_params(resumed.train_state, whole.train_state)
+    assert_same_leaves(resumed.train_state.params, whole.train_state.params)
     assert source.inner.handed == 3 * STEPS  # epoch 1's batches (read again), and epochs 2, 3
 
 
@@ -149,7 +142,7 @@ def test_a_position_of_other_steps_per_epoch_is_not_used(batches, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         stream = jn.data.stream(source, steps_per_epoch=5)  # 2 epochs are now 10 batches
-        jn.train.fit(_net(), stream, run_dir=tmp_path, resume=True, **_kw(epochs=3))
+        jn.train.fit(small_net(), stream, run_dir=tmp_path, resume=True, **_kw(epochs=3))
     assert source.handed == 3 * 5  # 10 read and dropped: the saved position is not at 10
 
 
@@ -177,10 +170,10 @@ def test_a_grain_data_loader_resumes_from_its_saved_state_bytes(batches, tmp_pat
 
     whole = _fit(loader(), tmp_path / "whole", 3)
     _fit(loader(), tmp_path / "cut", 1)
-    saved = json.loads((tmp_path / "cut" / "checkpoints" / "1" / "extra-0.json").read_text())
+    saved = checkpoint_extra(tmp_path / "cut", 1)
     assert saved["batches"] == STEPS and set(saved["iterator"]) == {"bytes"}  # its JSON bytes
     resumed = _fit(loader(), tmp_path / "cut", 3, resume=True)
-    _same_params(resumed.train_state, whole.train_state)
+    assert_same_leaves(resumed.train_state.params, whole.train_state.params)
 
 
 class Live(Counted):
@@ -203,14 +196,13 @@ def test_a_live_state_is_saved_as_it_was_at_the_epochs_end(batches, tmp_path):
     whole = _fit(Live(batches), tmp_path / "whole", 4)
     every = jn.train.Checkpointing(every=1)  # asynchronous: written while the next epoch reads
     stream = jn.data.stream(Live(batches), steps_per_epoch=STEPS)
-    jn.train.fit(_net(), stream, run_dir=tmp_path / "cut", checkpointing=every, **_kw(epochs=4))
-    saved = [
-        json.loads((tmp_path / "cut" / "checkpoints" / str(e) / "extra-0.json").read_text())
-        for e in (2, 3, 4)
-    ]
+    jn.train.fit(
+        small_net(), stream, run_dir=tmp_path / "cut", checkpointing=every, **_kw(epochs=4)
+    )
+    saved = [checkpoint_extra(tmp_path / "cut", e) for e in (2, 3, 4)]
     assert [s["iterator"]["state"]["next_index"] for s in saved] == [14, 21, 28]
     for epoch in (2, 3):  # resume from an older checkpoint: the same run
         folder = tmp_path / f"from-{epoch}"
         _fit(Live(batches), folder, epoch)
         resumed = _fit(Live(batches), folder, 4, resume=True)
-        _same_params(resumed.train_state, whole.train_state)
+        assert_same_leaves(resumed.train_state.params, whole.train_state.params)

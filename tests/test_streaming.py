@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -23,28 +22,22 @@ import pytest
 import jaxnet as jn
 from jaxnet.data.stream import StreamError
 from jaxnet.train.epoch import epoch_batches
+from tests.helpers_training import (
+    assert_same_leaves,
+    chunks,
+    fit_kwargs,
+    load_digits,
+    small_net,
+    stream_with_held_out,
+    without_seconds,
+)
 
 BATCH = 64
 
 
 @pytest.fixture(scope="module")
 def digits():
-    return jn.data.load("digits", val_fraction=0.1)
-
-
-def _net():
-    return jn.serial(jn.nn.Dense(16), jn.nn.Relu, jn.nn.Dense(10))
-
-
-def _kw(**extra):
-    kw = dict(
-        optimizer=optax.adam(1e-2),
-        loss=jn.losses.softmax_cross_entropy,
-        metrics={"accuracy": jn.metrics.accuracy},
-        epochs=2,
-        progress=False,
-    )
-    return kw | extra
+    return load_digits()
 
 
 def _replayed(data, net):
@@ -59,18 +52,9 @@ def _replayed(data, net):
     return epoch
 
 
-def _chunks(x, y, size):
-    return [(x[i : i + size], y[i : i + size]) for i in range(0, len(x), size)]
-
-
-def _same_params(a, b):
-    for p, q in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
-        np.testing.assert_array_equal(np.asarray(p), np.asarray(q))
-
-
 @pytest.fixture(scope="module")
 def in_memory(digits):
-    return jn.train.fit(_net(), digits, batch_size=BATCH, **_kw())
+    return jn.train.fit(small_net(), digits, batch_size=BATCH, **fit_kwargs())
 
 
 class _Known:
@@ -92,16 +76,17 @@ class _Known:
 def test_stream_of_the_same_batches_trains_the_same_params(
     digits, in_memory, steps_per_call, known
 ):
-    net = _net()
+    net = small_net()
     replayed = _replayed(digits, net)
-    stream = jn.data.stream(
+    stream = stream_with_held_out(
+        digits,
         _Known(replayed, digits.num_train // BATCH) if known else replayed,
-        val=_chunks(digits.x_val, digits.y_val, 50),  # 50, 50, 50, 30: a smaller last batch
-        test=_chunks(digits.x_test, digits.y_test, 100),
+        val_size=50,  # 50, 50, 50, 30: a smaller last batch
+        test_size=100,
     )
     settings = jn.train.Streaming(steps_per_call=steps_per_call)
-    result = jn.train.fit(net, stream, streaming=settings, **_kw())
-    _same_params(result.train_state, in_memory.train_state)
+    result = jn.train.fit(net, stream, streaming=settings, **fit_kwargs())
+    assert_same_leaves(result.train_state.params, in_memory.train_state.params)
     streamed, reference = result.history[-1], in_memory.history[-1]
     assert streamed["step"] == reference["step"] == 2 * (digits.num_train // BATCH)
     for key in ("train_loss", "train_accuracy"):
@@ -142,18 +127,18 @@ def test_steps_per_epoch_resume_continues_the_iterator_exactly(
 
     def fit(run_dir, epochs, resume=False):
         stream = jn.data.stream(
-            make(), steps_per_epoch=7, val=_chunks(digits.x_val, digits.y_val, 90)
+            make(), steps_per_epoch=7, val=chunks(digits.x_val, digits.y_val, 90)
         )
-        return jn.train.fit(_net(), stream, run_dir=run_dir, resume=resume, **_kw(epochs=epochs))
+        return jn.train.fit(
+            small_net(), stream, run_dir=run_dir, resume=resume, **fit_kwargs(epochs=epochs)
+        )
 
     whole = fit(tmp_path / "whole", 4)
     fit(tmp_path / "cut", 2)
     resumed = fit(tmp_path / "cut", 4, resume=True)
-    _same_params(resumed.train_state, whole.train_state)
+    assert_same_leaves(resumed.train_state.params, whole.train_state.params)
     assert [r["step"] for r in resumed.history] == [7, 14, 21, 28]
-    assert resumed.history == [
-        {**r, "seconds": s["seconds"]} for r, s in zip(whole.history, resumed.history, strict=True)
-    ]
+    assert without_seconds(resumed.history) == without_seconds(whole.history)
 
 
 def test_validation_picks_the_best_checkpoint_and_stops_early_never_the_test_split(
@@ -163,15 +148,15 @@ def test_validation_picks_the_best_checkpoint_and_stops_early_never_the_test_spl
     rng = np.random.default_rng(0)
     test = [(digits.x_test, rng.permutation(digits.y_test))]
     stream = jn.data.stream(
-        _replayed(digits, _net()), val=[(digits.x_val, digits.y_val)], test=test
+        _replayed(digits, small_net()), val=[(digits.x_val, digits.y_val)], test=test
     )
     result = jn.train.fit(
-        _net(),
+        small_net(),
         stream,
         run_dir=tmp_path / "run",
         early_stopping=jn.train.EarlyStopping(patience=2),
         checkpointing=jn.train.Checkpointing(every=1, keep=1),
-        **_kw(epochs=30, optimizer=optax.adam(0.3)),
+        **fit_kwargs(epochs=30, optimizer=optax.adam(0.3)),
     )
     accuracies = [row["val_accuracy"] for row in result.history]
     best = 1 + int(np.argmax(accuracies))
@@ -184,26 +169,21 @@ def test_validation_picks_the_best_checkpoint_and_stops_early_never_the_test_spl
 def test_without_a_validation_split_the_monitor_is_a_training_metric(digits):
     data = jn.data.load("iris")
     net = jn.serial(jn.nn.Dense(3))
-    result = jn.train.fit(net, data, batch_size=16, **_kw(epochs=1))
+    result = jn.train.fit(net, data, batch_size=16, **fit_kwargs(epochs=1))
     assert not any(k.startswith("val_") for k in result.history[0])
     stream = jn.data.stream([(data.x_train[:16], data.y_train[:16])])
     with pytest.raises(
         ValueError, match=r"cannot monitor 'val_loss'; the history has \['train_loss'\]"
     ):
-        jn.train.fit(net, stream, monitor="val_loss", **_kw(metrics=None))
+        jn.train.fit(net, stream, monitor="val_loss", **fit_kwargs(metrics=None))
 
 
 # ------------------------------------------------------------------------- bad input
 
 
 def _batches(digits, n, *, edit=None):
-    out = [
-        (
-            digits.x_train[i * BATCH : (i + 1) * BATCH].copy(),
-            digits.y_train[i * BATCH : (i + 1) * BATCH].copy(),
-        )
-        for i in range(n)
-    ]
+    batches = chunks(digits.x_train, digits.y_train, BATCH, count=n)
+    out = [(x.copy(), y.copy()) for x, y in batches]
     if edit is not None:
         edit(out)
     return out
@@ -219,7 +199,7 @@ def test_a_batch_of_another_shape_is_an_error_naming_it(digits):
         match=r"^stream: train batch 5 of epoch 0: x has shape \(64, 63\) and y \(64,\), but "
         r"the first training batch had \(64, 64\) and \(64,\)",
     ):
-        jn.train.fit(_net(), stream, **_kw())
+        jn.train.fit(small_net(), stream, **fit_kwargs())
 
 
 def test_a_label_out_of_range_in_a_later_batch_is_an_error_naming_it(digits):
@@ -232,7 +212,7 @@ def test_a_label_out_of_range_in_a_later_batch_is_an_error_naming_it(digits):
         match=r"^stream: train batch 6 of epoch 0: label 10 at position 3 is outside "
         r"\[0, num_classes=10\)$",
     ):
-        jn.train.fit(_net(), stream, **_kw())
+        jn.train.fit(small_net(), stream, **fit_kwargs())
 
 
 def test_a_source_that_raises_mid_epoch_keeps_the_last_good_checkpoint(digits, tmp_path):
@@ -249,11 +229,11 @@ def test_a_source_that_raises_mid_epoch_keeps_the_last_good_checkpoint(digits, t
         match=r"^stream: train batch 4 of epoch 2: the source raised OSError: disk read failed$",
     ):
         jn.train.fit(
-            _net(),
+            small_net(),
             jn.data.stream(source),
             run_dir=tmp_path / "run",
             checkpointing=jn.train.Checkpointing(every=1),
-            **_kw(epochs=4),
+            **fit_kwargs(epochs=4),
         )
     checkpointer = jn.train.RunFolder(tmp_path / "run").checkpointer()
     assert checkpointer.steps() == [1, 2]
@@ -271,7 +251,7 @@ def test_a_source_that_runs_dry_later_is_an_error_naming_the_epoch(digits):
     with pytest.raises(
         StreamError, match=r"^stream: the train source yielded no batches in epoch 1$"
     ):
-        jn.train.fit(_net(), stream, **_kw())
+        jn.train.fit(small_net(), stream, **fit_kwargs())
 
 
 def test_a_generator_needs_steps_per_epoch(digits):
@@ -292,12 +272,12 @@ def test_a_generator_needs_steps_per_epoch(digits):
 )
 def test_bad_stream_arguments(digits, kwargs, error, message):
     with pytest.raises(error, match=message):
-        jn.train.fit(_net(), jn.data.stream(_batches(digits, 2)), **_kw(**kwargs))
+        jn.train.fit(small_net(), jn.data.stream(_batches(digits, 2)), **fit_kwargs(**kwargs))
 
 
 def test_streaming_settings_are_for_streams_and_checked(digits):
     with pytest.raises(ValueError, match=r"streaming= is for a jaxnet.data.Stream"):
-        jn.train.fit(_net(), digits, streaming=jn.train.Streaming(), **_kw())
+        jn.train.fit(small_net(), digits, streaming=jn.train.Streaming(), **fit_kwargs())
     with pytest.raises(
         ValueError, match=r"^Streaming: steps_per_call must be a positive int, got 0$"
     ):
@@ -313,7 +293,10 @@ def test_a_non_finite_step_names_the_step_in_a_later_chunk(digits):
         jn.train.NonFiniteError, match=r"non-finite loss or parameters at step 6"
     ) as caught:
         jn.train.fit(
-            _net(), stream, streaming=jn.train.Streaming(steps_per_call=2), **_kw(epochs=1)
+            small_net(),
+            stream,
+            streaming=jn.train.Streaming(steps_per_call=2),
+            **fit_kwargs(epochs=1),
         )
     assert caught.value.step == 6
 
@@ -400,17 +383,12 @@ def test_kill_9_and_resume_of_memmapped_data_is_bit_for_bit(on_disk, tmp_path):
     resumed = child(tmp_path / "cut", "resume")
     assert resumed.returncode == 0, resumed.stderr
     data = jn.data.from_arrays(np.load(path, mmap_mode="r"), y, val_fraction=0.1)
-    net = _net()
+    net = small_net()
     whole = jn.train.fit(
-        net, data, batch_size=64, run_dir=tmp_path / "whole", **_kw(epochs=4, metrics=None)
+        net, data, batch_size=64, run_dir=tmp_path / "whole", **fit_kwargs(epochs=4, metrics=None)
     )
     restored = jn.train.load(tmp_path / "cut")
-    for p, q in zip(
-        jax.tree.leaves(restored.params),
-        jax.tree.leaves(whole.train_state.params),
-        strict=True,
-    ):
-        np.testing.assert_array_equal(np.asarray(p), np.asarray(q))
+    assert_same_leaves(restored.params, whole.train_state.params)
     assert os.path.exists(tmp_path / "cut" / "model.json")
     model = restored.model
     assert model.predict(np.load(path)[:5]).shape == (5,)
@@ -432,7 +410,9 @@ def test_grain_loader_with_worker_processes_trains_like_the_list(digits):
     # running iterator serves both epochs)
     source = grain.MapDataset.source(batches).repeat().to_iter_dataset()
     with_workers = source.mp_prefetch(grain.MultiprocessingOptions(num_workers=2))
-    net = _net()
-    a = jn.train.fit(net, jn.data.stream(batches), **_kw(metrics=None))
-    b = jn.train.fit(net, jn.data.stream(with_workers, steps_per_epoch=6), **_kw(metrics=None))
-    _same_params(a.train_state, b.train_state)
+    net = small_net()
+    a = jn.train.fit(net, jn.data.stream(batches), **fit_kwargs(metrics=None))
+    b = jn.train.fit(
+        net, jn.data.stream(with_workers, steps_per_epoch=6), **fit_kwargs(metrics=None)
+    )
+    assert_same_leaves(a.train_state.params, b.train_state.params)

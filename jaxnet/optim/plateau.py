@@ -22,7 +22,7 @@ import optax
 
 from jaxnet.metrics import monitor_mode
 from jaxnet.optim.state import find_states
-from jaxnet.validate import at_least, in_unit_interval, non_negative, one_of
+from jaxnet.validate import at_least, checked_fields, in_unit_interval, non_negative, one_of
 
 
 class LrScaleState(NamedTuple):
@@ -106,11 +106,14 @@ class ReduceOnPlateau:
 
     def __post_init__(self) -> None:
         owner = "ReduceOnPlateau"
-        in_unit_interval(self.factor, "factor", owner=owner)
-        at_least(self.patience, 1, "patience", owner=owner)
-        at_least(self.cooldown, 0, "cooldown", owner=owner)
-        non_negative(self.min_delta, "min_delta", owner=owner)
-        non_negative(self.min_scale, "min_scale", owner=owner)
+        checked_fields(
+            self,
+            factor=in_unit_interval(self.factor, "factor", owner=owner),
+            patience=at_least(self.patience, 1, "patience", owner=owner),
+            cooldown=at_least(self.cooldown, 0, "cooldown", owner=owner),
+            min_delta=non_negative(self.min_delta, "min_delta", owner=owner),
+            min_scale=non_negative(self.min_scale, "min_scale", owner=owner),
+        )
         one_of(self.mode, (None, "min", "max"), "mode", owner=owner)
 
     def scale_after(self, history: Sequence[Mapping[str, Any]]) -> float:

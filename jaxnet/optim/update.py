@@ -19,7 +19,7 @@ import dataclasses
 
 from jaxnet.optim.ema import check_decay
 from jaxnet.optim.plateau import ReduceOnPlateau
-from jaxnet.validate import flag, positive_int
+from jaxnet.validate import checked_fields, flag, positive_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,10 +52,12 @@ class Update:
     reduce_on_plateau: ReduceOnPlateau | None = None
 
     def __post_init__(self) -> None:
-        positive_int(self.accumulate, "accumulate", owner="Update")
-        if self.ema is not None:
-            check_decay(self.ema, "Update")
-        flag(self.evaluate_ema, "evaluate_ema", owner="Update")
+        checked_fields(
+            self,
+            accumulate=positive_int(self.accumulate, "accumulate", owner="Update"),
+            ema=None if self.ema is None else check_decay(self.ema, "Update"),
+            evaluate_ema=flag(self.evaluate_ema, "evaluate_ema", owner="Update"),
+        )
         if self.evaluate_ema and self.ema is None:
             raise ValueError("Update: evaluate_ema=True needs ema=, the decay of the average")
         plateau = self.reduce_on_plateau

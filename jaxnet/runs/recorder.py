@@ -38,7 +38,7 @@ from jaxnet.runs.loggers import AppendedJsonLines, FileLogger, Logger, make_logg
 from jaxnet.runs.folder import CHECKPOINTS, CONFIG, CURVES, MODEL, STEPS, RunFolder
 from jaxnet.optim.state import TrainState
 from jaxnet.runs.writer import BackgroundWriter
-from jaxnet.validate import flag, positive_int
+from jaxnet.validate import checked_fields, flag, positive_int
 
 __all__ = ["PLOT_INTERVAL_S", "Checkpointing", "Recorder"]
 
@@ -74,10 +74,13 @@ class Checkpointing:
     asynchronous: bool = True
 
     def __post_init__(self) -> None:
-        if self.every is not None:
-            positive_int(self.every, "every", owner="Checkpointing")
-        positive_int(self.keep, "keep", owner="Checkpointing")
-        flag(self.asynchronous, "asynchronous", owner="Checkpointing")
+        every = self.every
+        checked_fields(
+            self,
+            every=None if every is None else positive_int(every, "every", owner="Checkpointing"),
+            keep=positive_int(self.keep, "keep", owner="Checkpointing"),
+            asynchronous=flag(self.asynchronous, "asynchronous", owner="Checkpointing"),
+        )
 
 
 class Recorder:

@@ -66,7 +66,7 @@ from jaxnet.train.profile import Profiler, check_profile
 from jaxnet.train.retrace import watch_retraces
 from jaxnet.train.step import LossFn, MetricFns, make_eval_step, make_train_step
 from jaxnet.train.streaming import StreamEngine, Streaming, pass_length
-from jaxnet.validate import non_negative, one_of, positive_int
+from jaxnet.validate import checked_fields, non_negative, one_of, positive_int
 
 DEFAULT_BATCH_SIZE = 128
 """Examples per step when ``fit`` is not told (a stream's batches set their own)."""
@@ -94,9 +94,10 @@ class EarlyStopping:
     min_delta: float = 0.0
 
     def __post_init__(self) -> None:
-        positive_int(self.patience, "patience", owner="EarlyStopping")
+        patience = positive_int(self.patience, "patience", owner="EarlyStopping")
         one_of(self.mode, (None, "min", "max"), "mode", owner="EarlyStopping")
-        non_negative(self.min_delta, "min_delta", owner="EarlyStopping")
+        min_delta = non_negative(self.min_delta, "min_delta", owner="EarlyStopping")
+        checked_fields(self, patience=patience, min_delta=min_delta)
 
     def should_stop(self, history: Sequence[Mapping[str, Any]]) -> bool:
         """True once the last ``patience`` epochs brought no improvement on the best before."""

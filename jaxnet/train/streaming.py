@@ -33,7 +33,7 @@ from jaxnet.optim.state import TrainState
 from jaxnet.train.epoch import TrainStep, guarded
 from jaxnet.train.prefetch import Chunk, device_putter, prefetch
 from jaxnet.train.retrace import watch_retraces
-from jaxnet.validate import positive_int
+from jaxnet.validate import checked_fields, positive_int
 
 DEFAULT_STEPS_PER_CALL = 64
 """The most steps per compiled call by default: enough that the call's fixed cost (tens of
@@ -82,7 +82,7 @@ class Streaming:
         for name in ("steps_per_call", "prefetch", "log_every", "eval_every"):
             value = getattr(self, name)
             if value is not None or name == "prefetch":
-                positive_int(value, name, owner="Streaming")
+                checked_fields(self, **{name: positive_int(value, name, owner="Streaming")})
 
     @property
     def periods(self) -> tuple[int, ...]:
