@@ -20,8 +20,8 @@ from jaxnet.core import Layer
 from jaxnet.data import Dataset
 from jaxnet.data.stream import Stream
 from jaxnet.optim.freeze import Trainable
-from jaxnet.runs.model import outputs_of
 from jaxnet.optim.optimizers import describe_optimizer
+from jaxnet.runs.model import outputs_of
 
 FORMAT = "jaxnet.run-model/1"
 """The ``format`` of the model.json this version writes and reads."""
@@ -79,8 +79,8 @@ def check_description(entry: Mapping[str, Any], file: Any) -> None:
       RunFolderError: ``run/model.json: outputs must be one of (...), got 'probs'``.
     """
     from jaxnet.data.preprocessing import Preprocessing
-    from jaxnet.runs.model import OUTPUTS
     from jaxnet.runs.folder import RunFolderError
+    from jaxnet.runs.model import OUTPUTS
 
     def bad(key: str, need: str) -> RunFolderError:
         return RunFolderError(f"{file}: {key} must be {need}, got {entry.get(key)!r}")

@@ -22,16 +22,16 @@ from jaxnet.core import Layer, Params, State
 from jaxnet.data import Preprocessing
 from jaxnet.data.preprocessing import TreePreprocessing
 from jaxnet.data.trees import batched_shape
-from jaxnet.runs.checkpoint import Checkpointer
-from jaxnet.runs.description import check_description
 from jaxnet.optim.ema import ema_params
-from jaxnet.optim.wrapped import wrapped_optimizer
-from jaxnet.runs.model import Model
 from jaxnet.optim.optimizers import rebuild_optimizer
 from jaxnet.optim.plateau import ReduceOnPlateau
-from jaxnet.runs.folder import MODEL, RunFolder, RunFolderError
 from jaxnet.optim.state import TrainState
 from jaxnet.optim.update import Update
+from jaxnet.optim.wrapped import wrapped_optimizer
+from jaxnet.runs.checkpoint import Checkpointer
+from jaxnet.runs.description import check_description
+from jaxnet.runs.folder import MODEL, RunFolder, RunFolderError
+from jaxnet.runs.model import Model
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

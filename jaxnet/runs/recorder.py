@@ -19,24 +19,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import pathlib
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
-from types import MappingProxyType
 from typing import Any
 
 import jax
 
-from jaxnet import atomic
-from jaxnet.data.user_file import check_same_file
-from jaxnet.distributed import sync_processes
-from jaxnet.runs.checkpoint import Checkpointer, host_copy
-from jaxnet.runs.loggers import AppendedJsonLines, FileLogger, Logger, make_logger
-from jaxnet.runs.folder import CHECKPOINTS, CONFIG, CURVES, MODEL, STEPS, RunFolder
 from jaxnet.optim.state import TrainState
+from jaxnet.runs.checkpoint import Checkpointer, host_copy
+from jaxnet.runs.folder import CURVES, STEPS, RunFolder
+from jaxnet.runs.loggers import AppendedJsonLines, FileLogger, Logger, make_logger
 from jaxnet.runs.writer import BackgroundWriter
 from jaxnet.validate import checked_fields, flag, positive_int
 
