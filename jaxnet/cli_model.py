@@ -23,7 +23,7 @@ def add_commands(commands: Any) -> None:
     """Add ``evaluate``, ``predict`` and ``export`` to the ``jaxnet`` subparsers."""
     evaluate = commands.add_parser("evaluate", help="evaluate a run folder on its test split")
     evaluate.add_argument("run_dir")
-    evaluate.add_argument("--which", choices=("latest", "best"), default="latest")
+    _add_choice_of_checkpoint(evaluate)
     evaluate.add_argument(
         "--data",
         metavar="FILE",
@@ -34,14 +34,25 @@ def add_commands(commands: Any) -> None:
     predict.add_argument("run_dir")
     predict.add_argument("input", help="raw inputs: .npy, .npz (array x) or .csv")
     predict.add_argument("--output", metavar="FILE", help=".csv or .npy (default: CSV on stdout)")
-    predict.add_argument("--which", choices=("latest", "best"), default="latest")
+    _add_choice_of_checkpoint(predict)
     predict.add_argument("--proba", action="store_true", help="class probabilities, not labels")
     predict.add_argument("--batch-size", type=int, default=1024)
     export = commands.add_parser("export", help="write a run's model for serving")
     export.add_argument("run_dir")
     export.add_argument("--out", metavar="DIR", help="default RUN_DIR/export")
     export.add_argument("--platforms", default="cpu", help="comma-separated: cpu,cuda,rocm,tpu")
-    export.add_argument("--which", choices=("latest", "best"), default="latest")
+    _add_choice_of_checkpoint(export)
+
+
+def _add_choice_of_checkpoint(command: argparse.ArgumentParser) -> None:
+    """``--which latest|best`` and ``--step N``: the checkpoint a command reads."""
+    command.add_argument("--which", choices=("latest", "best"), default="latest")
+    command.add_argument(
+        "--step",
+        type=int,
+        metavar="EPOCH",
+        help="this checkpoint (an epoch) instead of --which: for a run whose newest is damaged",
+    )
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -54,7 +65,7 @@ def evaluate(args: argparse.Namespace) -> int:
     folder = train.RunFolder(args.run_dir)
     if not (folder.path / "model.json").is_file() and "recipe" in folder.read_config():
         return _evaluate_old_recipe_run(args)
-    run = train.load(args.run_dir, which=args.which)
+    run = train.load(args.run_dir, step=args.step, which=args.which)
     loss, metrics = _named_loss_and_metrics(run.description, folder.path / "model.json")
     x, y = _labelled(run, args.data)
     results = _evaluate(run.net, loss, metrics, run.params, run.state, x, y)
@@ -136,7 +147,7 @@ def _evaluate(
 
 def _print_results(args: argparse.Namespace, epoch: int, results: Mapping[str, float]) -> None:
     print(
-        f"{args.run_dir} ({args.which}, epoch {epoch}): "
+        f"{args.run_dir} ({args.which if args.step is None else '--step'}, epoch {epoch}): "
         + ", ".join(f"test_{k} {v:.4f}" for k, v in results.items())
     )
 
@@ -148,7 +159,7 @@ def _evaluate_old_recipe_run(args: argparse.Namespace) -> int:
     folder = train.RunFolder(args.run_dir)
     job = recipes.build(folder.read_config())
     checkpoints = folder.checkpointer()
-    step = checkpoints.best_step() if args.which == "best" else checkpoints.latest_step()
+    step = args.step if args.step is not None else checkpoints.pick_step(args.which)
     if step is None:
         raise FileNotFoundError(f"run folder {str(folder.path)!r} has no checkpoint")
     ts = checkpoints.restore(job.initial_state(), step)
@@ -167,7 +178,7 @@ def predict(args: argparse.Namespace) -> int:
     from jaxnet import train
     from jaxnet.data import files
 
-    run = train.load(args.run_dir, which=args.which)
+    run = train.load(args.run_dir, step=args.step, which=args.which)
     if pathlib.Path(args.input).suffix.lower() == ".csv":  # without a y/label/target column
         raw = files.read_arrays(args.input)["x"]
     else:
@@ -231,7 +242,9 @@ def export(args: argparse.Namespace) -> int:
     from jaxnet.export import export as write_export
 
     platforms = tuple(p.strip() for p in args.platforms.split(",") if p.strip())
-    files = write_export(args.run_dir, args.out, platforms=platforms, which=args.which)
+    files = write_export(
+        args.run_dir, args.out, platforms=platforms, step=args.step, which=args.which
+    )
     print(f"exported {args.run_dir} for {', '.join(platforms)} to {files.out_dir}/")
     for path in (files.forward, files.params, files.signature):
         print(f"  {path.name}")

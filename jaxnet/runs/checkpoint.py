@@ -288,6 +288,16 @@ def _verified(folder: pathlib.Path, step: int) -> Manifest:
     return saved
 
 
+def _intact(folder: pathlib.Path, step: int) -> None:
+    """Cheap checks that ``folder`` is a checkpoint jaxnet wrote for ``step`` (its manifest
+    is read, no file is hashed): what `Checkpointer.pick_step` needs to choose it."""
+    if folder.is_symlink() or not folder.is_dir():
+        raise CheckpointError(f"checkpoint {folder} is a symbolic link or not a folder; refused")
+    saved = manifest.read(folder)
+    if saved.step != step:
+        raise CheckpointError(f"checkpoint {folder}: {manifest.MANIFEST} says step {saved.step}")
+
+
 class Checkpointer:
     """Saves, retains and restores the checkpoints of one training run in ``directory``.
 
@@ -499,6 +509,46 @@ class Checkpointer:
             CheckpointError: a manifest cannot be read.
         """
         return self._best(self._metrics(tolerant=False))
+
+    def pick_step(self, which: str = "latest") -> int | None:
+        """The step a reader means by ``which`` when it names none: ``"latest"``, the newest
+        step folder; ``"best"``, the one with the best metric. Never a silent fallback: a
+        damaged newest folder (no manifest, a symbolic link, another step inside) is refused
+        by name with the step to pass instead, and so is, for ``"best"``, any damaged folder,
+        whose metric is unknown. Only the manifests are read (``restore`` verifies the files).
+
+        Returns:
+            The step, or None if there is no checkpoint (for ``"best"``: none with a metric).
+
+        Raises:
+            CheckpointError: the folder ``which`` would choose from is damaged.
+            ValueError: ``which`` is neither ``"latest"`` nor ``"best"``.
+        """
+        one_of(which, ("latest", "best"), "which")
+        numbered = self._numbered()
+        damaged = {}
+        for step in reversed(numbered):
+            try:
+                _intact(self.directory / str(step), step)
+            except CheckpointError as failure:
+                damaged[step] = failure
+            if which == "latest":
+                break  # only the newest is chosen from
+        if not damaged:
+            return numbered[-1] if which == "latest" and numbered else self.best_step()
+        step, reason = max(damaged.items())
+        others = [s for s in numbered if s not in damaged]
+        what = (
+            "it is the newest checkpoint, so it is refused rather than skipped"
+            if which == "latest"
+            else "its metric is unknown, so the best checkpoint cannot be chosen"
+        )
+        instead = (
+            f"read the newest intact one with step={others[-1]} (--step {others[-1]}), or "
+            if others
+            else ""
+        )
+        raise CheckpointError(f"{reason}; {what}: {instead}move {self.directory / str(step)} away")
 
     def _metrics(self, *, tolerant: bool) -> dict[int, float]:
         """The metric of each complete checkpoint that has one; ``tolerant`` passes over

@@ -32,6 +32,7 @@ from jaxnet.runs.checkpoint import Checkpointer
 from jaxnet.runs.description import check_description
 from jaxnet.runs.folder import MODEL, RunFolder, RunFolderError
 from jaxnet.runs.model import Model
+from jaxnet.validate import one_of
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -78,10 +79,9 @@ class LoadedRun:
 
 
 def _pick_step(checkpoints: Checkpointer, step: int | None, which: str, folder: RunFolder) -> int:
-    if which not in ("latest", "best"):
-        raise ValueError(f"load: which must be 'latest' or 'best', got {which!r}")
+    one_of(which, ("latest", "best"), "which", owner="load")
     if step is None:
-        step = checkpoints.best_step() if which == "best" else checkpoints.latest_step()
+        step = checkpoints.pick_step(which)  # a damaged newest is refused, never skipped
     if step is None:
         raise FileNotFoundError(f"run folder {str(folder.path)!r} has no checkpoint")
     return step
