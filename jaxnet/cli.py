@@ -217,6 +217,10 @@ def _train(args: argparse.Namespace) -> int:
         print(f"resuming {run_dir} from epoch {trained}", flush=True)
     else:
         _make_run_folder(run_dir)
+    if config.get("data"):  # the user's file: first, what it was read as
+        from jaxnet.data.user_file import task_line
+
+        print(f"{config['data']}: {task_line(job.data)}", flush=True)
     source = f" from {config['data']}" if config.get("data") else ""
     print(f"jaxnet train {config['recipe']}{source}: {job.data!r}", flush=True)
     mesh = None if args.devices is None else distributed.make_mesh(args.devices)

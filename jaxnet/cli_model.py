@@ -179,10 +179,14 @@ def predict(args: argparse.Namespace) -> int:
     from jaxnet.data import files
 
     run = train.load(args.run_dir, step=args.step, which=args.which)
-    if pathlib.Path(args.input).suffix.lower() == ".csv":  # without a y/label/target column
-        raw = files.read_arrays(args.input)["x"]
-    else:
+    names = run.description.get("feature_names")
+    if pathlib.Path(args.input).suffix.lower() != ".csv":
         raw = files.read_array(args.input)
+    elif names:  # by the header's names: any order, the training file's target left out
+        target = (run.description.get("data") or {}).get("target")
+        raw = files.read_features(args.input, names, target=target)
+    else:  # without a y/label/target column
+        raw = files.read_arrays(args.input)["x"]
     x = run.model.preprocessing.check(raw, what=args.input)
     if args.proba:
         values = run.predict_proba(x, batch_size=args.batch_size)
@@ -190,8 +194,17 @@ def predict(args: argparse.Namespace) -> int:
     else:
         values = run.predict(x, batch_size=args.batch_size)
         header = _prediction_header(run.description, values)
-    _write_predictions(values, header, args.output)
+    _write_predictions(values, header, args.output, _text_labels(run.description))
     return OK
+
+
+def _text_labels(description: Mapping[str, Any]) -> list[str] | None:
+    """The class names of a run trained on a file whose labels were text (``setosa``): its
+    predictions are written as those names, as the file wrote them; None otherwise (labels
+    stay the class numbers)."""
+    from_file = bool((description.get("data") or {}).get("file"))
+    names = description.get("target_names")
+    return names if from_file and description.get("task") == "classification" else None
 
 
 def _prediction_header(description: Mapping[str, Any], values: np.ndarray) -> list[str]:
@@ -210,8 +223,14 @@ def _proba_header(class_names: Sequence[str] | None, classes: int) -> list[str]:
     return [f"p_{i}" for i in range(classes)]
 
 
-def _write_predictions(values: np.ndarray, header: list[str], output: str | None) -> None:
-    """``.npy`` keeps the array as it is; CSV (a file or stdout) has one row per example."""
+def _write_predictions(
+    values: np.ndarray,
+    header: list[str],
+    output: str | None,
+    classes: Sequence[str] | None = None,
+) -> None:
+    """``.npy`` keeps the array as it is; CSV (a file or stdout) has one row per example,
+    with the class names for the labels of a run that knows them."""
     from jaxnet import atomic
 
     suffix = None if output is None else pathlib.Path(output).suffix.lower()
@@ -226,8 +245,12 @@ def _write_predictions(values: np.ndarray, header: list[str], output: str | None
     if len(header) != table.shape[1]:
         header = [f"column_{i}" for i in range(table.shape[1])]
     text = io.StringIO()
-    fmt = "%d" if np.issubdtype(table.dtype, np.integer) else "%.9g"
-    np.savetxt(text, table, fmt=fmt, delimiter=",", header=",".join(header), comments="")
+    if classes and np.issubdtype(table.dtype, np.integer):
+        table = np.asarray(classes, dtype=object)[table]
+        np.savetxt(text, table, fmt="%s", delimiter=",", header=",".join(header), comments="")
+    else:
+        fmt = "%d" if np.issubdtype(table.dtype, np.integer) else "%.9g"
+        np.savetxt(text, table, fmt=fmt, delimiter=",", header=",".join(header), comments="")
     if output is None:
         sys.stdout.write(text.getvalue())
     else:

@@ -101,17 +101,29 @@ def test_the_cnn_recipe_trains_on_images_and_its_model_predicts_raw_ones(tmp_pat
 
 def test_whole_numbers_that_are_not_class_labels_are_refused(tmp_path, capsys):
     x, _ = _rows()
-    prices = np.round(1000 + 100 * x[:, 1])  # whole numbers, but a regression target
-    data = _csv(tmp_path / "houses.csv", x, prices, target="price")
+    years = 1990 + np.arange(len(x)) % 10  # few distinct whole numbers, but no labels 0, 1, ...
+    data = _csv(tmp_path / "houses.csv", x, years, target="built")
     _fails(
-        ["--data", str(data), "--target", "price"],
-        "jaxnet: error: {tmp}/houses.csv: column 'price' holds whole numbers, read as class "
-        f"labels 0 to {int(prices.max())}, but only {len(np.unique(prices))} of those "
-        f"{int(prices.max()) + 1} classes occur; number the classes 0, 1, 2, ..., or pass "
+        ["--data", str(data), "--target", "built"],
+        "jaxnet: error: {tmp}/houses.csv: column 'built' holds whole numbers, read as class "
+        f"labels 0 to {int(years.max())}, but only {len(np.unique(years))} of those "
+        f"{int(years.max()) + 1} classes occur; number the classes 0, 1, 2, ..., or pass "
         "--task regression for a numeric target",
         tmp_path,
         capsys,
     )
+
+
+def test_whole_numbers_of_many_values_train_as_regression_and_say_so(tmp_path, capsys):
+    x, _ = _rows()
+    prices = np.round(1000 + 100 * x[:, 1])  # whole numbers, nearly one value per row
+    data = _csv(tmp_path / "houses.csv", x, prices, target="price")
+    status, out, _ = _main(
+        ["train", "--data", str(data), "--target", "price", "--out", str(tmp_path / "run"), *FAST],
+        capsys,
+    )
+    assert status == 0
+    assert out.splitlines()[0] == f"{data}: regression on column 'price'"
 
 
 def test_task_regression_trains_whole_numbers_as_values(tmp_path, capsys):

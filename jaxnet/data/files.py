@@ -17,6 +17,7 @@ Example:
 
 import os
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -104,6 +105,105 @@ def read_csv(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[str, ...] 
     return _read_csv(_existing(path))
 
 
+def read_csv_with_text(
+    path: str | os.PathLike[str], column: str
+) -> tuple[np.ndarray, list[str], tuple[str, ...]]:
+    """Read a CSV with a header whose column ``column`` may hold text (class names such as
+    ``setosa``) and whose other columns hold numbers.
+
+    Returns:
+      The other columns as a float64 array ``(rows, columns - 1)``, the fields of ``column``
+      as written (stripped of spaces and quotes), and the header.
+
+    Raises:
+      FileNotFoundError, ValueError: as :func:`read_csv`; a field that is not a number outside
+        ``column`` names its line and column.
+    """
+    path = _existing(path)
+    lines = _lines(path)
+    if not lines:
+        raise ValueError(f"{path}: empty file; expected rows of numbers separated by commas")
+    _check_widths(path, lines)
+    header = _names(lines[0][1].split(","))
+    rows = lines[1:]
+    if not rows:
+        raise ValueError(f"{path}: has a header line but no rows of numbers")
+    if column not in header:
+        raise ValueError(f"{path}: no column {column!r}; the columns are {', '.join(header)}")
+    index = header.index(column)
+    texts, others = [], []
+    for number, line in rows:
+        fields = line.split(",")
+        texts.append(fields.pop(index).strip().strip('"'))
+        others.append((number, ",".join(fields)))
+    try:
+        table = np.loadtxt(
+            [line for _, line in others], dtype=np.float64, comments=None, delimiter=",", ndmin=2
+        )
+    except ValueError:
+        _raise_for_bad_field(path, [(n, _with_column(line, index)) for n, line in others])
+        raise
+    return table.reshape(len(rows), len(header) - 1), texts, header
+
+
+def _with_column(line: str, index: int) -> str:
+    """``line`` with a number put back at ``index``, so that a bad field's column is counted
+    as in the file."""
+    fields = line.split(",")
+    fields.insert(index, "0")
+    return ",".join(fields)
+
+
+def read_features(
+    path: str | os.PathLike[str], names: Sequence[str], *, target: str | None = None
+) -> np.ndarray:
+    """The features of a CSV, by name: its columns put in the order of ``names`` (the feature
+    columns a model was trained on), its ``target`` column left out whatever it holds.
+
+    A file without a header is read by position, as :func:`read_arrays` reads it.
+
+    Raises:
+      ValueError: a feature of ``names`` missing from the header, or a column that is neither
+        a feature nor the target, naming it and the model's columns.
+    """
+    header = csv_header(path)
+    if header is None:
+        return read_arrays(path)["x"]
+    if target is not None and target in header:
+        table, _, _ = read_csv_with_text(path, target)
+        columns = [name for name in header if name != target]
+    else:
+        table, _ = read_csv(path)
+        columns = list(header)
+    trained = ", ".join(names)
+    missing = [name for name in names if name not in columns]
+    if missing:
+        raise ValueError(
+            f"{path}: no column {missing[0]!r}; the model was trained on the columns {trained}"
+        )
+    unknown = [name for name in columns if name not in names]
+    if unknown:
+        raise ValueError(
+            f"{path}: column {unknown[0]!r} is not one the model was trained on ({trained}); "
+            "remove it"
+        )
+    return table[:, [columns.index(name) for name in names]]
+
+
+def csv_header(path: str | os.PathLike[str]) -> tuple[str, ...] | None:
+    """The header names of a CSV file, or None when its first line is all numbers.
+
+    Raises:
+      FileNotFoundError, ValueError: no file, not UTF-8, or empty.
+    """
+    path = _existing(path)
+    lines = _lines(path)
+    if not lines:
+        raise ValueError(f"{path}: empty file; expected rows of numbers separated by commas")
+    first = lines[0][1].split(",")
+    return None if all(map(is_number, first)) else _names(first)
+
+
 def _existing(path: str | os.PathLike[str]) -> Path:
     """``path`` as a ``Path``, after checking that a file is there."""
     path = Path(path)
@@ -184,7 +284,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, tuple[str, ...] | None]:
         raise ValueError(f"{path}: empty file; expected rows of numbers separated by commas")
     _check_widths(path, lines)
     first = lines[0][1].split(",")
-    header = None if all(map(_is_number, first)) else _names(first)
+    header = None if all(map(is_number, first)) else _names(first)
     rows = lines if header is None else lines[1:]
     if not rows:
         raise ValueError(f"{path}: has a header line but no rows of numbers")
@@ -194,7 +294,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, tuple[str, ...] | None]:
         )
     except ValueError:
         _raise_for_bad_field(path, rows)
-        raise  # _is_number accepted what numpy did not: let numpy's own message through
+        raise  # is_number accepted what numpy did not: let numpy's own message through
     return table, header
 
 
@@ -230,13 +330,13 @@ def _raise_for_bad_field(path: Path, rows: list[tuple[int, str]]) -> None:
     """Raise for the first field that is not a number, naming its line and column."""
     for number, line in rows:
         for column, field in enumerate(line.split(","), start=1):
-            if not _is_number(field):
+            if not is_number(field):
                 raise ValueError(
                     f"{path}: line {number}, column {column}: {field.strip()!r} is not a number"
                 )
 
 
-def _is_number(field: str) -> bool:
+def is_number(field: str) -> bool:
     """Whether ``np.loadtxt`` reads ``field`` as a number.
 
     Python's ``float`` also takes underscores (``1_0``) and non-ASCII digits; numpy does not.

@@ -13,12 +13,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from jaxnet.data.dataset import Dataset, from_arrays
-from jaxnet.data.files import LABEL_COLUMNS, read_arrays, read_csv
+from jaxnet.data.files import LABEL_COLUMNS, csv_header, is_number, read_arrays, read_csv_with_text
 
 
 def from_file(
@@ -34,15 +34,18 @@ def from_file(
 
     A ``.npz`` file holds arrays ``x`` and ``y``. A ``.csv`` file has a header; ``target``
     names the label or target column (default: the column named ``y``, ``label`` or
-    ``target``) and every other column is a feature. Unless ``task`` says, a CSV target whose
-    values are all integers is read as class labels (classification), any other as
-    regression targets; an ``.npz``'s ``y`` decides by its dtype.
+    ``target``) and every other column is a feature. Unless ``task`` says, the task of a CSV
+    target is decided openly (:func:`decide_task`, and :func:`task_line` says it in words): a
+    column of text (``setosa``, ``class_0``) holds class names, kept as the dataset's
+    ``target_names`` for ``predict``; whole numbers with few distinct values (at most
+    :data:`MAX_INFERRED_CLASSES`, and at most one per two rows) are class labels; any other
+    numbers are regression targets. An ``.npz``'s ``y`` decides by its dtype.
 
     Args:
       path: the ``.npz`` or ``.csv`` file.
       target: the CSV column to predict.
-      task: ``"classification"`` or ``"regression"``; None infers it as above (a count or a
-        year in a CSV needs ``"regression"``).
+      task: ``"classification"`` or ``"regression"``; None decides it as above (a count with
+        few distinct values needs ``"regression"``).
       seed, test_fraction, val_fraction: as for :func:`from_arrays`.
 
     Returns:
@@ -64,8 +67,9 @@ def from_file(
     file = Path(path)
     suffix = file.suffix.lower()
     digest = file_sha256(file) if file.is_file() else None  # of the bytes about to be read
+    names = features = None
     if suffix == ".csv":
-        x, y = _csv_columns(file, target, labels=task != "regression")
+        x, y, target, task, names, features = _csv_columns(file, target, task)
     elif suffix == ".npz":
         if target is not None:
             raise ValueError(f"{file}: --target is for a CSV file; an .npz holds arrays x and y")
@@ -93,7 +97,12 @@ def from_file(
     origin: dict[str, Any] = {"file": str(file.resolve()), "target": target, "task": task}
     origin["sha256"] = digest
     origin |= {"seed": seed, "test_fraction": test_fraction, "val_fraction": val_fraction}
-    return dataclasses.replace(dataset, origin=MappingProxyType(origin))
+    return dataclasses.replace(
+        dataset,
+        origin=MappingProxyType(origin),
+        target_names=names or dataset.target_names,
+        feature_names=features or dataset.feature_names,
+    )
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -136,10 +145,57 @@ def check_unchanged(origin: Mapping[str, Any], what: str) -> None:
         raise ValueError(_changed(file, what))
 
 
-def _csv_columns(file: Path, target: str | None, *, labels: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The CSV's feature columns and its target column (with ``labels``, whole numbers as
-    int64 class labels)."""
-    table, header = read_csv(file)
+MAX_INFERRED_CLASSES = 50
+"""The most distinct whole numbers a CSV target may hold to be read as class labels when no
+task is given (with at least two rows per distinct value); more, and it is a regression target."""
+
+
+def decide_task(y: np.ndarray) -> str:
+    """The task of a numeric CSV target when the user names none: ``"classification"`` when
+    its values are whole numbers, at most :data:`MAX_INFERRED_CLASSES` distinct ones and at
+    most one distinct value per two rows (labels repeat; a measurement rarely does);
+    ``"regression"`` otherwise.
+
+    >>> decide_task(np.array([0, 1, 1, 0, 2, 2]))
+    'classification'
+    >>> decide_task(np.array([151.0, 75, 141, 206, 135, 97]))  # diabetes' progression
+    'regression'
+    >>> decide_task(np.array([0.5, 1.5, 0.5, 1.5]))
+    'regression'
+    """
+    if not np.all(y == np.round(y)):
+        return "regression"
+    distinct = len(np.unique(y))
+    few = distinct <= MAX_INFERRED_CLASSES and 2 * distinct <= len(y)
+    return "classification" if few else "regression"
+
+
+def task_line(dataset: Dataset) -> str:
+    """The task a file's dataset was read as, in words, for the first line of ``jaxnet train
+    --data``: ``classification: 3 classes from column 'kind' (class_0, class_1, class_2)`` or
+    ``regression on column 'progression'``."""
+    target = (dataset.origin or {}).get("target")
+    column = f"column {target!r}" if target else "y"
+    if dataset.task == "regression":
+        return f"regression on {column}"
+    names = f" ({', '.join(dataset.target_names)})" if dataset.target_names else ""
+    return f"classification: {dataset.num_classes} classes from {column}{names}"
+
+
+class _Columns(NamedTuple):
+    """A CSV read for training: features, target, and what was decided about them."""
+
+    x: np.ndarray
+    y: np.ndarray
+    target: str  # the target column's name
+    task: str  # as given, or decided by decide_task (a text target holds classes)
+    class_names: tuple[str, ...] | None  # of a text target
+    feature_names: tuple[str, ...]  # the header without the target
+
+
+def _csv_columns(file: Path, target: str | None, task: str | None) -> _Columns:
+    """The CSV's features and target, by the header's names."""
+    header = csv_header(file)
     if header is None:
         raise ValueError(f"{file}: has no header line; name the columns and pass --target")
     if target is None:
@@ -154,8 +210,20 @@ def _csv_columns(file: Path, target: str | None, *, labels: bool) -> tuple[np.nd
         raise ValueError(f"{file}: no column {target!r}; the columns are {', '.join(header)}")
     if len(header) == 1:
         raise ValueError(f"{file}: {target!r} is the only column; there are no features")
-    column = header.index(target)
-    y = table[:, column]
-    if labels and np.all(y == np.round(y)):  # whole numbers: class labels
+    x, texts, _ = read_csv_with_text(file, target)
+    features = tuple(name for name in header if name != target)
+    text = next((text for text in texts if not is_number(text)), None)
+    if text is not None:  # names of classes
+        if task == "regression":
+            raise ValueError(
+                f"{file}: column {target!r} holds text such as {text!r}; a regression target "
+                "must be numbers (text targets are class names: leave --task out)"
+            )
+        names = tuple(sorted(set(texts)))
+        y = np.searchsorted(np.array(names), np.array(texts)).astype(np.int64)
+        return _Columns(x, y, target, "classification", names, features)
+    y = np.array([float(text) for text in texts])
+    task = task or decide_task(y)
+    if task == "classification" and np.all(y == np.round(y)):  # whole numbers: class labels
         y = y.astype(np.int64)
-    return np.delete(table, column, axis=1), y
+    return _Columns(x, y, target, task, None, features)

@@ -57,6 +57,7 @@ def model_entry(
         "task": data.task,
         "num_classes": data.num_classes,
         "target_names": None if data.target_names is None else list(data.target_names),
+        "feature_names": _feature_names(data),
         "outputs": outputs_of(loss, data.task),
         "loss": _name_in(losses, loss),
         "metrics": {name: _name_in(metrics_module, fn) for name, fn in metrics.items()},
@@ -65,6 +66,16 @@ def model_entry(
         "data": None if data.origin is None else dict(data.origin),
     }
     return entry
+
+
+def _feature_names(data: Dataset | Stream) -> list[str] | None:
+    """The names of a flat input's features (a file's header), for ``predict`` to read a
+    CSV by name; None when unknown or when the input is an image or a tree."""
+    names = getattr(data, "feature_names", None)
+    shape = data.preprocessing.feature_shape
+    if names is None or not isinstance(shape, tuple) or shape != (len(names),):
+        return None
+    return list(names)
 
 
 _ORIGIN_KEYS = {"name", "seed", "test_fraction", "val_fraction", "standardize"}
@@ -100,11 +111,12 @@ def check_description(entry: Mapping[str, Any], file: Any) -> None:
         raise bad("outputs", f"one of {OUTPUTS}")
     if entry.get("task") not in ("classification", "regression"):
         raise bad("task", "'classification' or 'regression'")
-    names = entry.get("target_names")
-    if names is not None and not (
-        isinstance(names, list) and all(isinstance(n, str) for n in names)
-    ):
-        raise bad("target_names", "a list of strings or null")
+    for key in ("target_names", "feature_names"):
+        names = entry.get(key)
+        if names is not None and not (
+            isinstance(names, list) and all(isinstance(n, str) for n in names)
+        ):
+            raise bad(key, "a list of strings or null")
     if entry.get("loss") is not None and _known(losses, entry.get("loss")) is None:
         raise bad("loss", "the name of a function of jn.losses or null")
     for name, fn in entry["metrics"].items():
