@@ -69,8 +69,11 @@ def model_entry(
 
 
 def _feature_names(data: Dataset | Stream) -> list[str] | None:
-    """The names of a flat input's features (a file's header), for ``predict`` to read a
-    CSV by name; None when unknown or when the input is an image or a tree."""
+    """The names of the feature columns of a file run (its CSV header), for ``predict`` to
+    read a CSV by name; None for other data (an embedded set's names are documentation, not
+    columns a user's file is known to have) and for images or trees."""
+    if not (getattr(data, "origin", None) or {}).get("file"):
+        return None
     names = getattr(data, "feature_names", None)
     shape = data.preprocessing.feature_shape
     if names is None or not isinstance(shape, tuple) or shape != (len(names),):

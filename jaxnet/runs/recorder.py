@@ -118,6 +118,8 @@ class Recorder:
         self._extra: dict[str, Any] | None = None  # saved with the next checkpoint
         self.resumed_extra: dict[str, Any] | None = None  # of the checkpoint resumed from
         self._history: list[dict[str, Any]] = []
+        self._held: tuple[int, Callable[[], None]] | None = None  # a best epoch not yet queued
+        self._mode = mode
         self._plotted_at, self._plotted_rows = -math.inf, 0  # when, and how many rows
 
     # ------------------------------------------------------------------------- start
@@ -203,9 +205,32 @@ class Recorder:
             logger.log(int(row["step"]), row)
         if self._deferred:
             self.writer.submit("logs", self._flush_logs)
-        if self.checkpoints is not None and self._due(epoch):
-            self._checkpoint(epoch, state, row[metric])
+        if self.checkpoints is not None:
+            self._keep(epoch, state, row[metric], improved=self._improves(metric))
         self._redraw()
+
+    def _improves(self, metric: str) -> bool:
+        """Whether the newest row's monitored value beats every earlier row's (ties keep the
+        earlier epoch, as the best checkpoint does); not-finite values never do."""
+        values = [float(row[metric]) for row in self._history if metric in row]
+        if not values or not math.isfinite(values[-1]):
+            return False
+        sign = 1.0 if self._mode == "max" else -1.0
+        earlier = [sign * v for v in values[:-1] if math.isfinite(v)]
+        return not earlier or sign * values[-1] > max(earlier)
+
+    def _keep(self, epoch: int, state: TrainState, metric: Any, *, improved: bool) -> None:
+        """Checkpoint ``epoch`` when due; and whenever the monitored value improves, keep that
+        epoch too: saved now, or held as a host copy until the writer is free (a newer best
+        replaces it), so that ``which="best"`` is the true best epoch, not the best of those
+        the cadence happened to save. The held epoch is always written before a later one."""
+        due = self._due(epoch)
+        if self._held is not None and (due or not self.writer.busy("checkpoint")):
+            self._submit(*self._held)
+        if due or (improved and not self.writer.busy("checkpoint")):
+            self._submit(epoch, self._save_job(epoch, state, metric))
+        elif improved:
+            self._held = (epoch, self._save_job(epoch, state, metric))
 
     def _due(self, epoch: int) -> bool:
         every = self.policy.every
@@ -213,20 +238,34 @@ class Recorder:
             return epoch % every == 0
         return not self.writer.busy("checkpoint")
 
-    def _checkpoint(self, epoch: int, state: TrainState, metric: Any) -> None:
-        """Checkpoint ``epoch``; at most one waits behind the one being written. An epoch
-        whose monitored value is not finite is saved without a metric (never the best)."""
+    def _save_job(self, epoch: int, state: TrainState, metric: Any) -> Callable[[], None]:
+        """The write of ``epoch``'s checkpoint, from a host copy of ``state`` taken now. An
+        epoch whose monitored value is not finite is saved without a metric (never the best)."""
         assert self.checkpoints is not None
         checkpoints = self.checkpoints
-        metric = float(metric) if math.isfinite(metric) else None
+        value = float(metric) if math.isfinite(metric) else None
         tree = host_copy(state) if self.writer.asynchronous else state
         extra = self._extra
 
         def save() -> None:
-            checkpoints.save(epoch, tree, metric=metric, extra=extra)
+            checkpoints.save(epoch, tree, metric=value, extra=extra)
 
+        return save
+
+    def _submit(self, epoch: int, save: Callable[[], None]) -> None:
+        """Queue a checkpoint; at most one waits behind the one being written."""
+        if self._held is not None and self._held[0] == epoch:
+            self._held = None
         self.writer.submit("checkpoint", save, replace=False)
         self._saved_epoch = epoch
+
+    def _checkpoint(self, epoch: int, state: TrainState, metric: Any) -> None:
+        """Checkpoint ``epoch`` now, after a held best (which is older, or this epoch)."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._submit(*held)
+        if held is None or held[0] != epoch:
+            self._submit(epoch, self._save_job(epoch, state, metric))
 
     @property
     def _deferred(self) -> list[FileLogger]:
@@ -269,7 +308,7 @@ class Recorder:
         if self.checkpoints is not None and row is not None:
             epoch = int(row["epoch"])
             if self._saved_epoch != epoch:
-                self._checkpoint(epoch, state, row[metric])
+                self._checkpoint(epoch, state, row[metric])  # a held best goes first
         self._redraw(final=True)
         self.writer.wait()
 
