@@ -206,7 +206,8 @@ class Recorder:
         if self._deferred:
             self.writer.submit("logs", self._flush_logs)
         if self.checkpoints is not None:
-            self._keep(epoch, state, row[metric], improved=self._improves(metric))
+            improved = self.policy.every is None and self._improves(metric)  # a set cadence rules
+            self._keep(epoch, state, row[metric], improved=improved)
         self._redraw()
 
     def _improves(self, metric: str) -> bool:
@@ -220,10 +221,11 @@ class Recorder:
         return not earlier or sign * values[-1] > max(earlier)
 
     def _keep(self, epoch: int, state: TrainState, metric: Any, *, improved: bool) -> None:
-        """Checkpoint ``epoch`` when due; and whenever the monitored value improves, keep that
-        epoch too: saved now, or held as a host copy until the writer is free (a newer best
-        replaces it), so that ``which="best"`` is the true best epoch, not the best of those
-        the cadence happened to save. The held epoch is always written before a later one."""
+        """Checkpoint ``epoch`` when due; and, with the default cadence, whenever the monitored
+        value improves keep that epoch too: saved now, or held as a host copy until the writer
+        is free (a newer best replaces it), so that ``which="best"`` is the true best epoch,
+        not the best of those the writer happened to be free for. The held epoch is always
+        written before a later one."""
         due = self._due(epoch)
         if self._held is not None and (due or not self.writer.busy("checkpoint")):
             self._submit(*self._held)
