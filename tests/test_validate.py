@@ -102,3 +102,27 @@ def test_numpy_settings_are_kept_as_python_numbers_so_config_json_stays_json() -
     assert type(jn.train.Streaming(steps_per_call=np.int16(4)).steps_per_call) is int
     assert type(jn.train.Checkpointing(keep=np.int64(1)).keep) is int
     assert type(jn.train.EarlyStopping(patience=np.int8(1)).patience) is int
+
+
+def test_a_step_with_another_optimizer_than_the_state_is_one_clear_error() -> None:
+    """Issue 25, item 10: optax once failed inside with ``'ScaleByAdamState' object has no
+    attribute 'trace'``."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    net = jn.serial(jn.nn.Dense(3), jn.nn.Tanh, jn.nn.Dense(1))
+    state = jn.train.TrainState.create(net, optax.adam(0.1), (None, 2), key=jax.random.key(0))
+    batch = (jnp.ones((4, 2)), jnp.zeros((4, 1)))
+    step = jax.jit(jn.train.make_train_step(net, jn.losses.mse, optax.sgd(0.1, momentum=0.9)))
+    message = (
+        "make_train_step: train_state.opt_state was made by another optimizer than the step's: "
+        "it holds ScaleByAdamState, EmptyState, the step's optimizer makes TraceState, "
+        "EmptyState; create the state with the step's optimizer "
+        "(jn.train.TrainState.create(net, optimizer, ...))"
+    )
+    with pytest.raises(TypeError) as caught:
+        step(state, batch)
+    assert str(caught.value).splitlines()[0] == message  # (JAX adds a note on its frames)
+    same = jax.jit(jn.train.make_train_step(net, jn.losses.mse, optax.adam(0.3)))
+    assert int(same(state, batch)[0].step) == 1  # another learning rate is the same optimizer

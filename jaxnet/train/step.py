@@ -63,6 +63,7 @@ def make_train_step(
     Raises:
       ValueError: for an unknown precision, ``accumulate`` not a positive int, and (when
         traced) a batch that does not split into ``accumulate`` equal micro-batches.
+      TypeError: (when traced) a train state whose optimizer state another optimizer made.
 
     Example:
       >>> import jax, jax.numpy as jnp, optax, jaxnet as jn
@@ -122,6 +123,7 @@ def make_train_step(
             grads, new_state, report = gradients(train_state, x, y, step_key(train_state))
         else:
             grads, new_state, report = accumulated(train_state, x, y)
+        _check_optimizer_state(optimizer, train_state)
         updates, opt_state = optimizer.update(grads, train_state.opt_state, train_state.params)
         params = optax.apply_updates(train_state.params, updates)
         if grad_norm:
@@ -131,6 +133,34 @@ def make_train_step(
         return new, report
 
     return train_step
+
+
+def _check_optimizer_state(optimizer: optax.GradientTransformation, train_state: Any) -> None:
+    """Refuse, at trace time, a train state whose optimizer state was made by another
+    optimizer than the step's: optax would fail deep inside (``'ScaleByAdamState' object has
+    no attribute 'trace'``). Compares the tree structure ``optimizer.init`` makes (abstractly,
+    with ``jax.eval_shape``: nothing is computed) with the state's."""
+    expected = jax.eval_shape(optimizer.init, train_state.params)
+    made: Any = jax.tree.structure(expected)
+    if made == jax.tree.structure(train_state.opt_state):
+        return
+    raise TypeError(
+        "make_train_step: train_state.opt_state was made by another optimizer than the "
+        f"step's: it holds {_state_kinds(train_state.opt_state)}, the step's optimizer makes "
+        f"{_state_kinds(expected)}; create the state with the step's optimizer "
+        "(jn.train.TrainState.create(net, optimizer, ...))"
+    )
+
+
+def _state_kinds(opt_state: Any) -> str:
+    """The optax state classes in ``opt_state``, in tree order: ``ScaleByAdamState,
+    EmptyState``."""
+
+    def is_state(node: Any) -> bool:
+        return isinstance(node, tuple) and hasattr(node, "_fields")
+
+    kinds = [type(n).__name__ for n in jax.tree.leaves(opt_state, is_leaf=is_state) if is_state(n)]
+    return ", ".join(dict.fromkeys(kinds)) or "no optax state"
 
 
 def check_accumulate(accumulate: Any, caller: str) -> int:
