@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import jaxnet as jn
 from jaxnet import atomic
 from jaxnet.runs.loggers import BUILTIN_LOGGERS, TENSORBOARD_MISSING, tensorboard_tag
 from jaxnet.train import (
@@ -655,3 +656,37 @@ def test_the_base_install_never_imports_tensorboardx(tmp_path: pathlib.Path) -> 
         timeout=120,
     )
     assert result.stdout.strip() == "[]"
+
+
+def _xor_fit(run: pathlib.Path, epochs: int, **kwargs: Any) -> None:
+    jn.train.fit(
+        jn.serial(jn.nn.Dense(4), jn.nn.Tanh, jn.nn.Dense(2)),
+        jn.data.load("xor"),
+        optimizer=jn.train.optimizer("adam", learning_rate=0.05),
+        loss=jn.losses.softmax_cross_entropy,
+        epochs=epochs,
+        run_dir=run,
+        progress=False,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [(["tensorboard"], []), ([], ["tensorboard"])],
+    ids=["kept-from-the-first-run", "asked-for-on-resume"],
+)
+def test_a_resumed_run_keeps_its_loggers_and_tensorboard_sees_every_epoch(
+    tmp_path: pathlib.Path, first: list[str], then: list[str]
+) -> None:
+    """Issue 25, item 5: the loggers are settings of the run, reopened on resume; TensorBoard
+    asked for first on a resume starts from the run's whole history (metrics.jsonl)."""
+    run = tmp_path / "run"
+    _xor_fit(run, 3, loggers=first)
+    _xor_fit(run, 5, loggers=then, resume=True)
+    steps = [row["step"] for row in _read_jsonl(run / "metrics.jsonl")]
+    assert len(steps) == 5
+    assert [step for step, _ in _scalars(run / "tensorboard", "train/loss")] == steps
+    losses = [row["train_loss"] for row in _read_jsonl(run / "metrics.jsonl")]
+    assert [v for _, v in _scalars(run / "tensorboard", "train/loss")] == pytest.approx(losses)
+    assert json.loads((run / "config.json").read_text())["loggers"] == ["tensorboard"]

@@ -513,7 +513,9 @@ def make_logger(
     resuming, ``[]`` for a fresh run): the file loggers write those rows at once, and
     ``"tensorboard"`` purges every earlier event from the step after the last kept row (from
     step 0 for a fresh run, so events of a run killed before its first checkpoint are
-    discarded). An object is returned as it is. ``autoflush=False`` makes the file loggers
+    discarded); in a folder without event files yet (TensorBoard asked for first on a resume)
+    it writes the whole ``history`` first, so its curves start at epoch 1. An object is
+    returned as it is. ``autoflush=False`` makes the file loggers
     write at their ``flush()`` instead of at every ``log`` (``fit`` flushes in its writer).
 
     Raises:
@@ -534,6 +536,11 @@ def make_logger(
         return spec
     target = pathlib.Path(run_dir or ".") / BUILTIN_LOGGERS[spec]
     if spec == "tensorboard":
+        if history and not any(target.glob("events*")):  # new to this run: its whole history
+            logger = TensorBoardLogger(target, purge_step=0)
+            for row in history:
+                logger.log(int(row["step"]), row)
+            return logger
         return TensorBoardLogger(target, purge_step=int(history[-1]["step"]) + 1 if history else 0)
     kind = JsonLinesLogger if spec == "jsonl" else CsvLogger
     return kind(target, rows=history, autoflush=autoflush)

@@ -29,7 +29,7 @@ import jax
 
 from jaxnet.optim.state import TrainState
 from jaxnet.runs.checkpoint import Checkpointer, host_copy
-from jaxnet.runs.folder import CURVES, STEPS, RunFolder
+from jaxnet.runs.folder import CONFIG, CURVES, STEPS, RunFolder
 from jaxnet.runs.loggers import AppendedJsonLines, FileLogger, Logger, make_logger
 from jaxnet.runs.writer import BackgroundWriter
 from jaxnet.validate import checked_fields, flag, positive_int
@@ -104,6 +104,9 @@ class Recorder:
         self.model = model
         self.title = title or ("" if self.folder is None else self.folder.path.name)
         self._logger_specs = list(loggers)
+        names = [spec for spec in self._logger_specs if isinstance(spec, str)]
+        if names:  # the built-in loggers are settings of the run: a resume reopens them
+            self.config = {**config, "loggers": names}
         self.loggers: list[Logger] = []
         self.step_rows = step_rows
         self.steps: AppendedJsonLines | None = None  # steps.jsonl
@@ -130,6 +133,8 @@ class Recorder:
         state, history = fresh, list[dict[str, Any]]()
         if self.folder is not None:
             assert self.checkpoints is not None
+            if self.resume:
+                self._reopen_recorded_loggers()
             opened = self.folder.open(
                 fresh,
                 self.checkpoints,
@@ -145,6 +150,21 @@ class Recorder:
             self.loggers.insert(0, self._open_logger("jsonl", history))
             self._open_steps(int(jax.device_get(state.step)) if history else 0)
         return state, history
+
+    def _reopen_recorded_loggers(self) -> None:
+        """A resume keeps the loggers config.json records (``--tensorboard`` need not be
+        given again) and adds those given now; config.json then records them all."""
+        assert self.folder is not None
+        if not (self.folder.path / CONFIG).is_file():
+            return
+        recorded = self.folder.read_config().get("loggers") or []
+        if not isinstance(recorded, list) or not all(isinstance(n, str) for n in recorded):
+            return  # not a list of names: what fit wrote is checked by make_logger below
+        given = [spec for spec in self._logger_specs if isinstance(spec, str)]
+        names = list(dict.fromkeys([*recorded, *given]))
+        self._logger_specs = names + [s for s in self._logger_specs if not isinstance(s, str)]
+        if names:
+            self.config = {**self.config, "loggers": names}
 
     def _open_steps(self, step: int) -> None:
         """steps.jsonl, cut back to ``step`` (the rows a resume trains again are dropped),
