@@ -187,8 +187,7 @@ def test_labels_counted_from_one_are_still_classes(tmp_path):
                 p / "d.csv", np.vstack([np.ones((59, 3)), [[1, np.inf, 1]]]), [0, 1] * 30
             ),
             ["--target", "kind"],
-            "{tmp}/d.csv: x contains 1 non-finite values (NaN or Inf, after conversion to "
-            "float32); the first is in row 59",
+            "{tmp}/d.csv: line 61, column 2: 'inf' is not a finite number",
         ),
     ],
     ids=["lengths", "strings", "negative-label", "inf"],

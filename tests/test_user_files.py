@@ -227,3 +227,21 @@ def test_a_missing_or_unknown_column_is_one_error_naming_it(
     status, out, err = _main(["predict", run, file], capsys)
     assert (status, out) == (2, "")
     assert err == f"jaxnet: error: {file}: {message}\n"
+
+
+@pytest.mark.parametrize(
+    ("rows", "where"),
+    [
+        (["1,2,0", "3,nan,1", "4,5,1"], "line 3, column 2: 'nan'"),
+        (["1,2,0", "", "3,4,inf"], "line 4, column 3: 'inf'"),  # a blank line still counts
+        (["-inf,2,0", "3,4,1"], "line 2, column 1: '-inf'"),
+    ],
+    ids=["feature", "target-after-a-blank-line", "first-row"],
+)
+def test_a_nan_or_inf_in_a_training_file_is_named_by_line_and_column(
+    tmp_path: Path, rows: list[str], where: str
+) -> None:
+    file = tmp_path / "gaps.csv"
+    file.write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=rf"^{file}: {where} is not a finite number$"):
+        jn.data.from_file(file)

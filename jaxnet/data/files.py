@@ -143,7 +143,29 @@ def read_csv_with_text(
     except ValueError:
         _raise_for_bad_field(path, [(n, _with_column(line, index)) for n, line in others])
         raise
-    return table.reshape(len(rows), len(header) - 1), texts, header
+    table = table.reshape(len(rows), len(header) - 1)
+    _refuse_non_finite(path, rows, table, texts, index)
+    return table, texts, header
+
+
+def _refuse_non_finite(
+    path: Path, rows: list[tuple[int, str]], table: np.ndarray, texts: list[str], index: int
+) -> None:
+    """A NaN or Inf in a training file is named by its line and column, as every other bad
+    field is (a net cannot train on it; ``from_arrays`` would only know the array's row)."""
+    bad = [(row, col + (col >= index)) for row, col in np.argwhere(~np.isfinite(table))]
+    bad += [
+        (row, index)
+        for row, text in enumerate(texts)
+        if is_number(text) and not np.isfinite(float(text))
+    ]
+    if bad:
+        row, column = min(bad)
+        number, line = rows[row]
+        field = line.split(",")[column].strip()
+        raise ValueError(
+            f"{path}: line {number}, column {column + 1}: {field!r} is not a finite number"
+        )
 
 
 def _with_column(line: str, index: int) -> str:
