@@ -122,6 +122,7 @@ def test_transform_and_preprocessing_on_trees():
         ValueError,
         match=exactly(
             "x: expected inputs shaped {'left': (None, 5), 'right': (None, 2, 3)}, got (array, array)"
+            "; this model takes its inputs by name: pass a dict {'left': ..., 'right': ...}"
         ),
     ):
         DICT.preprocessing.check((LEFT, RIGHT))

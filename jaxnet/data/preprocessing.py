@@ -272,7 +272,11 @@ class TreePreprocessing:
             from jaxnet.shapes import format_shape
 
             shapes = format_shape(batched_shape(self.feature_shape))
-            raise ValueError(f"{what}: expected inputs shaped {shapes}, got {structure(x)}")
+            hint = ""
+            if isinstance(self.parts, dict) and isinstance(x, tuple | list):
+                keys = ", ".join(f"{key!r}: ..." for key in self.parts)
+                hint = f"; this model takes its inputs by name: pass a dict {{{keys}}}"
+            raise ValueError(f"{what}: expected inputs shaped {shapes}, got {structure(x)}{hint}")
 
     def check(self, x: Any, *, what: str = "x") -> Any:
         """Raw inputs as a tree of NumPy arrays, each part checked by its
