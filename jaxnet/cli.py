@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     recipes = commands.add_parser("recipes", help="list the recipes")
     recipes.add_argument("--markdown", action="store_true", help="the table of docs/cli.md")
     summary = commands.add_parser("summary", help="print a recipe's model table")
-    summary.add_argument("recipe")
+    summary.add_argument(
+        "recipe", nargs="?", default=_DEFAULT_RECIPE, help=f"default {_DEFAULT_RECIPE}"
+    )
     cli_model.add_commands(commands)
     cli_lr_find.add_command(commands, _DEFAULT_RECIPE)
     return parser
@@ -499,7 +501,8 @@ def _unet_text(d: Any, dataset: Any, out: int) -> str:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    """``jaxnet summary RECIPE``: the model table of the recipe's default net."""
+    """``jaxnet summary [RECIPE]``: the model table of the recipe's default net (the one
+    ``jaxnet train`` trains when no recipe is named)."""
     from jaxnet import recipes, summary
 
     job = recipes.build(recipes.make_config(args.recipe))

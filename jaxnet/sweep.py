@@ -184,17 +184,22 @@ def fit_many(
 
 
 def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """A plain-text table of sweep results, one row per member.
+    """A plain-text table of sweep results, one row per member; a missing value (a member
+    that never diverged has ``diverged_at`` None) reads ``-``.
 
     Example:
-      >>> print(results_table([{"lr": 0.1, "acc": 0.9}], ["lr", "acc"]))
-      lr   acc
-      0.1  0.9
+      >>> row = {"lr": 0.1, "acc": 0.9, "diverged_at": None}
+      >>> print(results_table([row], ["lr", "acc", "diverged_at"]))
+      lr   acc  diverged_at
+      0.1  0.9  -
     """
-    cells = [
-        [f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns]
-        for row in rows
-    ]
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    cells = [[cell(row[c]) for c in columns] for row in rows]
     widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines += [

@@ -138,6 +138,8 @@ def test_recipes_and_summary(capsys):
         "total",
         f"{64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10:,}",
     ]
+    assert cli.main(["summary"]) == 0  # the default recipe, as `jaxnet train` trains it
+    assert capsys.readouterr().out == table
 
 
 def test_train_digits_unet_writes_a_run_folder_that_reloads_without_code(tmp_path, capsys):

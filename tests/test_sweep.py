@@ -108,3 +108,13 @@ def test_grid_rejects_bad_seed_counts():
         ValueError, match=re.escape("seeds must be a positive int (how many), got 0")
     ):
         recipes.grid("xor", learning_rates=[0.1], seeds=0)
+
+
+def test_the_results_table_writes_a_dash_for_a_member_that_never_diverged() -> None:
+    """Issue 25, item 9: the sweep table once printed ``None``."""
+    rows = [{"lr": 0.1, "diverged_at": None}, {"lr": 10.0, "diverged_at": 3}]
+    assert jn.sweep.results_table(rows, ["lr", "diverged_at"]).splitlines() == [
+        "lr   diverged_at",
+        "0.1  -",
+        "10   3",
+    ]
