@@ -324,6 +324,7 @@ def _signature(model: Model, run: LoadedRun | None, forward: jax_export.Exported
         "jaxlib_version": jaxlib.__version__,
         "files": {"forward": FORWARD, "params": PARAMS},
         "usage": (
+            "pip install jax flatbuffers; "  # jax.export.deserialize needs flatbuffers
             f"import jax; forward = jax.jit(jax.export.deserialize(open({FORWARD!r}, "
             f"'rb').read()).call); y = forward(x)  # x: {_describe_inputs(model)}; "
             f"y: {model.outputs}"

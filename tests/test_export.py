@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import importlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -23,6 +25,8 @@ import safetensors.numpy
 
 import jaxnet as jn
 from jaxnet.export import COMPATIBILITY_MONTHS, FORMAT, _add_months
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SIGNATURE_KEYS = {
     "format",
@@ -93,14 +97,30 @@ _SERVE = textwrap.dedent(
 )
 
 
+SERVING_PACKAGES = ("jax", "jaxlib", "numpy", "ml_dtypes", "opt_einsum", "scipy", "flatbuffers")
+"""What docs/saving.md says serving needs: jax (with what it imports) and flatbuffers."""
+
+
+def _serve_with_only(packages: tuple[str, ...], folder: Path) -> subprocess.CompletedProcess:
+    """Run ``_SERVE`` in a Python that sees ``packages`` and nothing else: no site-packages
+    (``-S``), an import path that links just those packages."""
+    site = folder / "site"
+    site.mkdir(exist_ok=True)
+    for name in packages:
+        source = Path(importlib.import_module(name).__file__).parent
+        (site / source.name).symlink_to(source)
+    env = {"PYTHONPATH": str(site), "PATH": os.environ.get("PATH", "")}
+    return subprocess.run(
+        [sys.executable, "-S", "-c", _SERVE, str(folder)], capture_output=True, text=True, env=env
+    )
+
+
 def test_forward_runs_without_jaxnet_for_any_batch_size(iris, tmp_path: Path) -> None:
     run_dir, data = iris
     (tmp_path / "forward.jax").write_bytes((run_dir / "export" / "forward.jax").read_bytes())
     for n in (1, 37):
         np.save(tmp_path / f"x{n}.npy", _raw_inputs(data, n))
-    result = subprocess.run(
-        [sys.executable, "-c", _SERVE, str(tmp_path)], capture_output=True, text=True
-    )
+    result = _serve_with_only(SERVING_PACKAGES, tmp_path)
     assert result.returncode == 0, result.stderr
     model = jn.train.load(run_dir).model
     for n in (1, 37):
@@ -108,6 +128,20 @@ def test_forward_runs_without_jaxnet_for_any_batch_size(iris, tmp_path: Path) ->
         served = np.load(tmp_path / f"y{n}.npy")
         assert served.shape == (n, 3)
         np.testing.assert_allclose(served, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_serving_needs_flatbuffers_as_the_docs_say(iris, tmp_path: Path) -> None:
+    """Issue 25, item 8: a bare ``pip install jax`` lacks flatbuffers, which deserializing
+    needs; docs/saving.md and signature.json's usage line name it."""
+    run_dir, data = iris
+    (tmp_path / "forward.jax").write_bytes((run_dir / "export" / "forward.jax").read_bytes())
+    np.save(tmp_path / "x1.npy", _raw_inputs(data, 1))
+    without = tuple(name for name in SERVING_PACKAGES if name != "flatbuffers")
+    result = _serve_with_only(without, tmp_path)
+    assert result.returncode != 0 and "flatbuffers" in result.stderr.splitlines()[-1]
+    signature = json.loads((run_dir / "export" / "signature.json").read_text())
+    assert signature["usage"].startswith("pip install jax flatbuffers; import jax;")
+    assert "`pip install jax flatbuffers`" in (ROOT / "docs" / "saving.md").read_text()
 
 
 def test_safetensors_hold_params_state_and_preprocessing_by_path(iris) -> None:
