@@ -10,7 +10,7 @@ status says what kind it was:
 2    usage: a bad flag or value, a missing run folder, a missing optional extra
 74   the operating system refused a read or write (a full disk, an ``--out`` below a file);
      ``EX_IOERR`` of BSD's ``sysexits.h``. The line is ``jaxnet: error: <path>: <cause>``
-130  Ctrl-C: the current epoch finishes and is checkpointed first
+130  Ctrl-C: in training the current epoch finishes and is checkpointed first; before, at once
 ===  ==========================================================================================
 
 ``jaxnet --help`` imports neither JAX nor matplotlib: the commands import what they need.
@@ -24,7 +24,9 @@ import errno
 import logging
 import os
 import pathlib
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
@@ -232,7 +234,9 @@ def _train(args: argparse.Namespace) -> int:
     print(_report(result.history, result.run_dir, result.stopped))
     for name, value in job.baselines.items():
         print(f"baseline: {name} {value:.4f}")
-    return INTERRUPTED if result.stopped == "interrupted" else OK
+    if result.stopped == "interrupted":  # the first Ctrl-C: the epoch finished and was saved
+        return _fail("jaxnet: interrupted", INTERRUPTED)
+    return OK
 
 
 def _compile_cache() -> None:
@@ -541,11 +545,41 @@ def _fail(line: str, status: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``jaxnet`` command; returns the exit status (see the module docstring)."""
-    args = _parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with warnings.catch_warnings(), _quiet_absl():
-        warnings.showwarning = _warning_line
-        return _run(args)
+    with _interrupt_exits():
+        args = _parser().parse_args(argv)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with warnings.catch_warnings(), _quiet_absl():
+            warnings.showwarning = _warning_line
+            return _run(args)
+
+
+@contextlib.contextmanager
+def _interrupt_exits() -> Iterator[None]:
+    """Ctrl-C outside training ends the command at once: the line ``jaxnet: interrupted``,
+    exit 130, whatever it was doing (importing JAX, compiling, reading data).
+
+    Python's own handler raises KeyboardInterrupt wherever the main thread is, and during
+    JAX's first second that is inside a C++ callback: the exception is swallowed ("Exception
+    ignored in ... _xla_gc_callback") and the run goes on, or it aborts the process with a
+    traceback. Nothing is at stake before training (and every file of a run folder is written
+    atomically), so this handler writes the line and leaves. ``fit`` puts its own handler in
+    place while it trains (the first Ctrl-C finishes the epoch and saves, a second raises)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum: int, frame: Any) -> None:
+        del signum, frame
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        os.write(sys.stderr.fileno(), b"jaxnet: interrupted\n")
+        os._exit(INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _warning_line(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:

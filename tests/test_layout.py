@@ -30,7 +30,7 @@ FLOORS: tuple[frozenset[str], ...] = (
     frozenset({"train"}),
     frozenset({"export", "sweep"}),
     frozenset({"recipes"}),
-    frozenset({"cli", "cli_model", "cli_lr_find"}),
+    frozenset({"cli", "cli_model", "cli_lr_find", "console"}),
 )
 """The floors of the house, lowest first: a part imports parts of its floor or below."""
 

@@ -224,7 +224,7 @@ def _graceful_interrupt(stop: _StopRequest) -> Iterator[None]:
 
     def handler(signum: int, frame: Any) -> None:
         stop.requested = True
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second one raises
 
     signal.signal(signal.SIGINT, handler)
     try:
