@@ -43,8 +43,21 @@ def plot_curves(
       path: the PNG file to write.
       title: the figure title.
     """
+    fig = curves_figure(history, title=title)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+
+
+CURVES_MARGIN_PX = {"left": 72, "right": 10, "bottom": 52, "top": 52}
+"""The margins of ``curves.png`` in pixels (at 100 dpi), the same for one panel (a regression
+run's loss) as for several, so the tick labels and axis names of each lie inside the canvas."""
+
+
+def curves_figure(history: Sequence[Mapping[str, Any]], *, title: str = "") -> Figure:
+    """The figure :func:`plot_curves` writes: one 450×350 panel per metric."""
     metrics = sorted({k.split("_", 1)[1] for row in history for k in row if k.startswith("train_")})
-    fig = Figure(figsize=(4.5 * len(metrics), 3.5))
+    width, height = 450 * len(metrics), 350
+    fig = Figure(figsize=(width / 100, height / 100))
     axes = fig.subplots(1, len(metrics), squeeze=False)
     epochs = [row["epoch"] for row in history]
     for ax, metric in zip(axes[0], metrics, strict=True):
@@ -60,10 +73,15 @@ def plot_curves(
         ax.legend()
     fig.suptitle(title)
     # fixed margins: tight_layout measures every label and doubles the cost of a redraw
-    fig.subplots_adjust(left=0.09 / len(metrics) + 0.03, right=0.98, bottom=0.15, top=0.85)
-    fig.subplots_adjust(wspace=0.3)
-    with replacing(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    margin = CURVES_MARGIN_PX
+    fig.subplots_adjust(
+        left=margin["left"] / width,
+        right=1 - margin["right"] / width,
+        bottom=margin["bottom"] / height,
+        top=1 - margin["top"] / height,
+        wspace=0.3,
+    )
+    return fig
 
 
 def plot_sweep(

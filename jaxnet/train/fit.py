@@ -233,6 +233,17 @@ def _graceful_interrupt(stop: _StopRequest) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def run_title(config: Mapping[str, Any] | None, data: Any) -> str:
+    """The title of a run's plot and progress bar: its recipe, and the file it trains on
+    (``digits-mlp on diabetes.csv``); empty for neither (the run folder's name is used)."""
+    recipe = str((config or {}).get("recipe", ""))
+    file = (getattr(data, "origin", None) or {}).get("file")
+    if not file:
+        return recipe
+    name = pathlib.Path(file).name
+    return f"{recipe} on {name}" if recipe else name
+
+
 def _check_fused(fused: Any) -> bool | None:
     """``fused`` as a bool (NumPy's too) or None; anything else is a TypeError."""
     if fused is None:
@@ -605,7 +616,7 @@ def fit(
         mode=_mode_for(monitor, None),
         loggers=_check_loggers(loggers, run_dir),
         step_rows=bool(streaming.periods),
-        title=str((config or {}).get("recipe", "")),
+        title=run_title(config, data),
         model=description,
     )
     stop, stopped = _StopRequest(), "completed"
