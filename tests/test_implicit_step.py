@@ -150,3 +150,10 @@ def test_an_intact_run_reads_its_newest_and_best_without_a_word(trained: Path) -
     assert checkpoints.pick_step("best") == best == jn.train.load(trained, which="best").step
     with pytest.raises(ValueError, match=r"^which must be 'latest' or 'best', got 'first'$"):
         checkpoints.pick_step("first")
+
+
+def test_a_loaded_run_says_its_epoch(trained: Path) -> None:
+    """Issue 25, item 10: ``step`` of a loaded run is an epoch; ``epoch`` says so."""
+    loaded = jn.train.load(trained, step=2)
+    assert loaded.epoch == loaded.step == 2
+    assert int(loaded.train_state.step) != 2  # updates, not epochs: xor takes 2 an epoch

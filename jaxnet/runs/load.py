@@ -47,7 +47,8 @@ class LoadedRun:
       train_state: the whole train state (optimizer state included) to train on, when the
         optimizer was made by name (:func:`jaxnet.train.optimizer`, as recipes do) and
         ``trainable`` was None or a glob; None otherwise.
-      step: the checkpoint restored (its epoch).
+      step: the checkpoint restored: its epoch (``fit`` numbers checkpoints by epoch); the
+        same as :attr:`epoch`, the clearer name.
       config: config.json.
       description: model.json.
       history: the rows of metrics.jsonl.
@@ -64,6 +65,12 @@ class LoadedRun:
     description: dict[str, Any]
     history: list[dict[str, Any]]
     run_dir: pathlib.Path
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the checkpoint restored (``fit`` numbers its checkpoints by epoch;
+        ``train_state.step`` counts updates)."""
+        return self.step
 
     def predict(self, x: npt.ArrayLike, *, batch_size: int = 1024) -> np.ndarray:
         """:meth:`jaxnet.train.Model.predict` on raw inputs."""
