@@ -245,3 +245,40 @@ def test_a_nan_or_inf_in_a_training_file_is_named_by_line_and_column(
     file.write_text("a,b,y\n" + "\n".join(rows) + "\n")
     with pytest.raises(ValueError, match=rf"^{file}: {where} is not a finite number$"):
         jn.data.from_file(file)
+
+
+def test_from_arrays_feature_names_let_predict_read_columns_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    x, labels = _fruit(90)
+    data = jn.data.from_arrays(x, labels, feature_names=FEATURES)
+    assert data.feature_names == FEATURES
+    run = tmp_path / "run"
+    jn.train.fit(
+        jn.serial(jn.nn.Dense(8), jn.nn.Relu, jn.nn.Dense(3)),
+        data,
+        optimizer=jn.train.optimizer("adam", learning_rate=0.01),
+        loss=jn.losses.softmax_cross_entropy,
+        epochs=1,
+        batch_size=16,
+        run_dir=run,
+        progress=False,
+    )
+    assert json.loads((run / "model.json").read_text())["feature_names"] == list(FEATURES)
+    plain = _write(tmp_path / "plain.csv", list(FEATURES), x.tolist())
+    order = [2, 0, 3, 1]
+    shuffled = _write(tmp_path / "shuffled.csv", [FEATURES[i] for i in order], x[:, order].tolist())
+    np.testing.assert_array_equal(_proba(run, shuffled, capsys), _proba(run, plain, capsys))
+    with pytest.raises(ValueError, match=r"^feature_names must be 4 distinct names, one per"):
+        jn.data.from_arrays(x, labels, feature_names=("a", "a", "b", "c"))
+    with pytest.raises(ValueError, match=r"^feature_names names the columns of a 2-D x"):
+        jn.data.from_arrays(x.reshape(90, 2, 2), labels, feature_names=FEATURES)
+
+
+def test_an_embedded_set_records_no_column_names(tmp_path: Path) -> None:
+    """Its names document the data; a user's CSV of iris rows is read by position."""
+    data = jn.data.load("iris")
+    assert data.feature_names is not None
+    from jaxnet.runs.description import _feature_names
+
+    assert _feature_names(data) is None

@@ -8,7 +8,7 @@ at; the test split is only reported.
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, overload
 
 import numpy as np
@@ -187,6 +187,7 @@ def from_arrays(
     val_fraction: float = 0.0,
     validation: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
     standardize: bool = True,
+    feature_names: Sequence[str] | None = None,
 ) -> OnDisk: ...
 
 
@@ -203,6 +204,7 @@ def from_arrays(
     val_fraction: float = 0.0,
     validation: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
     standardize: bool = True,
+    feature_names: Sequence[str] | None = None,
 ) -> Dataset: ...
 
 
@@ -218,6 +220,7 @@ def from_arrays(
     val_fraction: float = 0.0,
     validation: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
     standardize: bool = True,
+    feature_names: Sequence[str] | None = None,
 ) -> Dataset | OnDisk:
     """Validate arrays, split them into train, validation and test by ``seed``, and standardize
     the features.
@@ -247,6 +250,8 @@ def from_arrays(
         training statistics.
       standardize: whether to standardize the features (``False`` keeps raw values and stores a
         zero mean and unit std).
+      feature_names: one name per column of a 2-D ``x``; a run folder records them, so that
+        ``jaxnet predict`` reads a CSV's columns by name.
 
     A memory-mapped ``x`` (``np.memmap``, ``np.load(path, mmap_mode="r")``) is not read into
     memory: the result is a :class:`jaxnet.data.OnDisk` split by index, its statistics from
@@ -272,6 +277,8 @@ def from_arrays(
     """
     _check_fractions(test_fraction, val_fraction, validation)
     if isinstance(x, np.memmap):
+        if feature_names is not None:
+            raise ValueError("feature_names is for in-memory x")
         if validation is not None:
             raise ValueError("validation=(x_val, y_val) is for in-memory x; use val_fraction")
         return _on_disk(
@@ -280,6 +287,7 @@ def from_arrays(
     features = _as_feature_tree(x)
     targets = np.asarray(y)
     _check_lengths(features, targets)
+    names = _check_feature_names(feature_names, features)
     task = _infer_task(targets) if task is None else _check_task(task)
     targets, num_classes = _as_task_targets(targets, task, num_classes)
     train, val, test = _split_indices(targets, task, test_fraction, val_fraction, seed)
@@ -295,6 +303,7 @@ def from_arrays(
     return Dataset(
         name=name,
         task=task,
+        feature_names=names,
         x_train=scaled(tree_map(lambda f: f[train], features)),
         y_train=_read_only(targets[train]),
         x_test=scaled(tree_map(lambda f: f[test], features)),
@@ -455,6 +464,23 @@ def _check_lengths(x: Any, y: np.ndarray) -> None:
         raise ValueError(
             f"x and y must have the same number of samples, got len(x)={n} and len(y)={len(y)}"
         )
+
+
+def _check_feature_names(names: Sequence[str] | None, features: Any) -> tuple[str, ...] | None:
+    """``names`` as a tuple: distinct strings, one per column of a 2-D ``x``."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"feature_names must be a list of strings, got {names!r}")
+    names = tuple(names)
+    if not isinstance(features, np.ndarray) or features.ndim != 2:
+        raise ValueError("feature_names names the columns of a 2-D x (n, features)")
+    if len(names) != features.shape[1] or len(set(names)) != len(names):
+        raise ValueError(
+            f"feature_names must be {features.shape[1]} distinct names, one per column of x, "
+            f"got {len(names)}: {', '.join(names)}"
+        )
+    return names
 
 
 def _infer_task(y: np.ndarray) -> str:

@@ -69,10 +69,12 @@ def model_entry(
 
 
 def _feature_names(data: Dataset | Stream) -> list[str] | None:
-    """The names of the feature columns of a file run (its CSV header), for ``predict`` to
-    read a CSV by name; None for other data (an embedded set's names are documentation, not
-    columns a user's file is known to have) and for images or trees."""
-    if not (getattr(data, "origin", None) or {}).get("file"):
+    """The names of the feature columns of a file run (its CSV header) or of
+    ``from_arrays(..., feature_names=)``, for ``predict`` to read a CSV by name; None for an
+    embedded set (its names are documentation, not columns of a user's file), for images and
+    for trees."""
+    origin = getattr(data, "origin", None)
+    if origin is not None and not origin.get("file"):  # an embedded set: not a user's columns
         return None
     names = getattr(data, "feature_names", None)
     shape = data.preprocessing.feature_shape
