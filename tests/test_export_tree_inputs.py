@@ -190,6 +190,7 @@ def test_signature_describes_the_inputs_as_a_tree(trained) -> None:
         "jaxlib_version": signature["jaxlib_version"],
         "files": {"forward": "forward.jax", "params": "params.safetensors"},
         "usage": (
+            "pip install jax flatbuffers; "
             "import jax; forward = jax.jit(jax.export.deserialize(open('forward.jax', "
             f"'rb').read()).call); y = forward(x)  # x: raw inputs {described}, the same batch "
             "for every part; y: logits"
