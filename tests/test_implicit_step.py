@@ -157,3 +157,8 @@ def test_a_loaded_run_says_its_epoch(trained: Path) -> None:
     loaded = jn.train.load(trained, step=2)
     assert loaded.epoch == loaded.step == 2
     assert int(loaded.train_state.step) != 2  # updates, not epochs: xor takes 2 an epoch
+
+
+def test_a_run_folder_says_its_checkpoints_epochs(trained: Path) -> None:
+    folder = jn.runs.RunFolder(trained)
+    assert folder.epochs() == folder.checkpointer().steps() == list(range(1, EPOCHS + 1))

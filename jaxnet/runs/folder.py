@@ -127,6 +127,11 @@ class RunFolder:
             best_mode = monitor_mode(monitor) if isinstance(monitor, str) else "max"
         return Checkpointer(self.path / CHECKPOINTS, max_to_keep=max_to_keep, best_mode=best_mode)
 
+    def epochs(self) -> list[int]:
+        """The epochs of the run's complete checkpoints, ascending: ``fit`` numbers its
+        checkpoints by epoch, so these are ``checkpointer().steps()`` under their real name."""
+        return self.checkpointer().steps()
+
     # ------------------------------------------------------------------ a fit's one door
 
     def open(
